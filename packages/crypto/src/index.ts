@@ -1,0 +1,16 @@
+/**
+ * @packageDocumentation
+ * Canonical encoding, hashing, Ed25519 keys and signatures, Merkle proofs and
+ * signed tokens: the cryptographic base every other OS2 package stands on.
+ *
+ * @example
+ * ```ts
+ * import { hashCanonical } from '@os2/crypto'
+ * hashCanonical({ b: 1, a: 2 }) === hashCanonical({ a: 2, b: 1 }) // true
+ * ```
+ */
+export { canonicalize, canonicalBytes } from './canonical.ts'
+export { sha256, sha256Hex, hashCanonical, ZERO_HASH } from './hash.ts'
+export { CryptoError, CRYPTO_ERROR_CODES } from './errors.ts'
+export type { CanonicalValue } from './canonical.ts'
+export type { CryptoErrorCode } from './errors.ts'

@@ -1,0 +1,51 @@
+import type { CanonicalValue } from '@os2/crypto'
+
+/**
+ * One ledger entry. `hash = SHA-256(canonical(envelope without hash))`; the first
+ * event's `prev_hash` is 64 zeros. `seq` starts at 0 and has no gaps.
+ */
+export interface EventEnvelope {
+  event_id: string
+  seq: number
+  tick: number
+  type: string
+  capability_id: string | null
+  token_id: string | null
+  payload: { readonly [key: string]: CanonicalValue | undefined }
+  prev_hash: string
+  hash: string
+}
+
+/** What the kernel hands the ledger; the ledger fills in id, seq, prev_hash and hash. */
+export interface EventDraft {
+  tick: number
+  type: string
+  capability_id?: string | null
+  token_id?: string | null
+  payload: { readonly [key: string]: CanonicalValue | undefined }
+}
+
+/** Result of verifying a sequence of envelopes. */
+export type VerifyResult =
+  | { ok: true, size: number, head: string }
+  | { ok: false, size: number, firstBadSeq: number, reason: VerifyFailure, message: string }
+
+export type VerifyFailure = 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_mismatch' | 'unparsable' | 'truncated'
+
+/**
+ * The storage port. The kernel core never touches the file system; the
+ * file-backed adapter lives in `@os2/kernel/node`. `append` resolves only
+ * once the events are durable (group commit coalesces concurrent calls).
+ */
+export interface LedgerStorage {
+  /** Reads every stored event, repairing a torn tail (reported, never silent). */
+  load(): Promise<LoadedLedger>
+  append(events: readonly EventEnvelope[]): Promise<void>
+  close(): Promise<void>
+}
+
+export interface LoadedLedger {
+  events: EventEnvelope[]
+  /** Present when a torn tail (partial last record after a crash) was cut. */
+  repaired?: { segment: string, droppedBytes: number, atSeq: number }
+}
