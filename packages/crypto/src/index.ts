@@ -12,5 +12,16 @@
 export { canonicalize, canonicalBytes } from './canonical.ts'
 export { sha256, sha256Hex, hashCanonical, ZERO_HASH } from './hash.ts'
 export { CryptoError, CRYPTO_ERROR_CODES } from './errors.ts'
+export {
+  generateKeyPair, keyPairFromSeed, keyPairFromPem, keyPairToPem, saveKeyPair, loadKeyPair, keyFileExists,
+  importPublicKey, keyIdFor, publicKeyHex, sign, verify
+} from './keys.ts'
+export {
+  createMerkleTree, merkleLeafHash, merkleNodeHash, merkleRootOf, verifyInclusion, verifyConsistency, MERKLE_EMPTY_ROOT
+} from './merkle.ts'
+export { signToken, verifyToken } from './signed-token.ts'
 export type { CanonicalValue } from './canonical.ts'
 export type { CryptoErrorCode } from './errors.ts'
+export type { Signer, KeyPair } from './keys.ts'
+export type { MerkleTree, InclusionCheck, ConsistencyCheck } from './merkle.ts'
+export type { TokenClaims, TokenHeader } from './signed-token.ts'
