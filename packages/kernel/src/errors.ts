@@ -38,6 +38,7 @@ export const KERNEL_ERROR_CODES = {
   GENESIS_INVALID: 'The genesis file is missing or invalid',
   DATA_DIR_MISSING: 'The data dir does not exist or was never initialised',
   DATA_DIR_UNREADABLE: 'The data dir cannot be read or written',
+  DATA_DIR_EXISTS: 'A data dir is already initialised at this path',
   CONFIG_INVALID: 'A configuration file is invalid',
   INTERNAL: 'An unexpected internal error'
 } as const
