@@ -1,0 +1,14 @@
+/**
+ * @packageDocumentation
+ * Node-only adapters of the kernel: file-backed ledger storage, file snapshot
+ * store and the data dir that wires them into a kernel.
+ *
+ * @example
+ * ```ts
+ * import { initDataDir, openDataDir } from '@os2/kernel/node'
+ * await initDataDir('/tmp/os2', { seed: 42 })
+ * const { kernel } = await openDataDir('/tmp/os2')
+ * ```
+ */
+export { dataDirPaths, initDataDir, checkDataDir, readGenesis, readDataDirPublicKey, loadDataDir } from './data-dir.ts'
+export type { DataDirPaths, InitDataDirOptions, InitializedDataDir, LoadedDataDir } from './data-dir.ts'
