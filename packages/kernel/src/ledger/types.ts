@@ -1,4 +1,5 @@
 import type { CanonicalValue } from '@os2/crypto'
+import type { SignedCheckpoint } from '../kernel-types.ts'
 
 /**
  * One ledger entry. `hash = SHA-256(canonical(envelope without hash))`; the first
@@ -31,6 +32,8 @@ export type VerifyResult =
   | { ok: false, size: number, firstBadSeq: number, reason: VerifyFailure, message: string }
 
 export type VerifyFailure = 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_mismatch' | 'unparsable' | 'truncated'
+  /** A stored signed checkpoint does not verify or does not match the events (see `verifyLedgerDir`). */
+  | 'checkpoint_invalid'
 
 /**
  * The storage port. The kernel core never touches the file system; the
@@ -42,10 +45,16 @@ export interface LedgerStorage {
   load(): Promise<LoadedLedger>
   append(events: readonly EventEnvelope[]): Promise<void>
   close(): Promise<void>
+  /** Durably records a signed checkpoint (optional: storages without it keep checkpoints in memory only). */
+  appendCheckpoint?(checkpoint: SignedCheckpoint): Promise<void>
+  /** Every checkpoint recorded so far, oldest first. */
+  loadCheckpoints?(): Promise<SignedCheckpoint[]>
 }
 
 export interface LoadedLedger {
   events: EventEnvelope[]
   /** Present when a torn tail (partial last record after a crash) was cut. */
   repaired?: { segment: string, droppedBytes: number, atSeq: number }
+  /** True when the storage already verified every hash and link while loading (the ledger then skips re-hashing). */
+  verified?: boolean
 }

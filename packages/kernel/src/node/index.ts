@@ -12,3 +12,9 @@
  */
 export { dataDirPaths, initDataDir, checkDataDir, readGenesis, readDataDirPublicKey, loadDataDir } from './data-dir.ts'
 export type { DataDirPaths, InitDataDirOptions, InitializedDataDir, LoadedDataDir } from './data-dir.ts'
+export { createFileLedgerStorage, CHECKPOINTS_FILE } from './file-ledger-storage.ts'
+export { verifyLedgerDir } from './ledger-verify-dir.ts'
+export { nodeLedgerFs } from './ledger-fs.ts'
+export type { FileLedgerStorage, FileLedgerStorageInit } from './file-ledger-storage.ts'
+export type { LedgerDirVerifyResult, VerifyLedgerDirOptions } from './ledger-verify-dir.ts'
+export type { LedgerFs, LedgerFile } from './ledger-fs.ts'

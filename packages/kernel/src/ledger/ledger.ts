@@ -1,0 +1,258 @@
+import { canonicalize, createMerkleTree, merkleLeafHash, sha256Hex, verifyInclusion, ZERO_HASH } from '@os2/crypto'
+import type { MerkleTree, Signer } from '@os2/crypto'
+import { KernelError } from '../errors.ts'
+import type { ConsistencyProof, InclusionProof, LedgerView, SignedCheckpoint } from '../kernel-types.ts'
+import { signCheckpoint } from './checkpoint.ts'
+import { eventIdFor } from './envelope.ts'
+import { ChainVerifier, verifyEvents } from './verify.ts'
+import type { EventDraft, EventEnvelope, LedgerStorage, LoadedLedger, VerifyResult } from './types.ts'
+
+/**
+ * The kernel's ledger: an in-memory hash chain plus an RFC 6962 Merkle tree over
+ * event hashes, written through to a `LedgerStorage` with group commit.
+ */
+export interface Ledger extends LedgerView {
+  /**
+   * Appends one event, synchronously and in memory: fills `event_id`, `seq`,
+   * `prev_hash` and `hash`. The envelope is not durable until `flush()` resolves.
+   * The draft's payload now belongs to the ledger: do not mutate it afterwards.
+   *
+   * @throws KernelError `LEDGER_IO` after a storage write failed (the ledger is then read-only)
+   * @throws CryptoError `CANONICAL_UNSUPPORTED_VALUE` when the payload is not canonical JSON
+   */
+  append(draft: EventDraft): EventEnvelope
+  /** Number of appended events that storage has acknowledged as durable. */
+  readonly durableSize: number
+  /**
+   * Resolves once every event appended so far (and every checkpoint taken) is
+   * durable. Events appended since the last write go in one storage write.
+   *
+   * @throws KernelError `LEDGER_IO` when the storage write fails
+   */
+  flush(): Promise<void>
+  /** Signs `{ size, root, tick }` of the current head; stored with the next `flush()`. */
+  checkpoint(signer: Signer, tick: number): SignedCheckpoint
+  /** Checkpoints taken or loaded, oldest first. */
+  checkpoints(): SignedCheckpoint[]
+  /** What the storage repaired while opening (a torn tail cut), if anything. */
+  readonly repaired: LoadedLedger['repaired'] | undefined
+  /** Flushes, then closes the storage. */
+  close(): Promise<void>
+}
+
+export interface LedgerComponents {
+  /** Where events go; absent = memory only (`flush()` resolves at once). */
+  storage?: LedgerStorage
+}
+
+export interface LedgerInit {
+  /** Events already stored (verified by `openLedger`), to continue the chain from. */
+  events?: readonly EventEnvelope[]
+  checkpoints?: readonly SignedCheckpoint[]
+  repaired?: LoadedLedger['repaired']
+}
+
+class DefaultLedger implements Ledger {
+  readonly #storage: LedgerStorage | undefined
+  readonly #events: EventEnvelope[] = []
+  readonly #tree: MerkleTree = createMerkleTree()
+  readonly #checkpoints: SignedCheckpoint[] = []
+  #pendingCheckpoints: SignedCheckpoint[] = []
+  #head: string = ZERO_HASH
+  #durable = 0
+  #writing: Promise<void> | undefined
+  #failed: KernelError | undefined
+  readonly repaired: LoadedLedger['repaired'] | undefined
+
+  constructor (components: LedgerComponents, init: LedgerInit) {
+    this.#storage = components.storage
+    this.repaired = init.repaired
+    for (const e of init.events ?? []) this.#push(e)
+    this.#durable = this.#events.length
+    this.#checkpoints.push(...(init.checkpoints ?? []))
+  }
+
+  get size (): number { return this.#events.length }
+  get head (): string { return this.#head }
+  get durableSize (): number { return this.#durable }
+
+  append (draft: EventDraft): EventEnvelope {
+    if (this.#failed !== undefined) throw this.#failed
+    const seq = this.#events.length
+    // One object, hashed with `hash` undefined (canonicalize drops undefined members), then filled in.
+    const envelope: Omit<EventEnvelope, 'hash'> & { hash: string | undefined } = {
+      event_id: eventIdFor(seq),
+      seq,
+      tick: draft.tick,
+      type: draft.type,
+      capability_id: draft.capability_id ?? null,
+      token_id: draft.token_id ?? null,
+      payload: draft.payload,
+      prev_hash: this.#head,
+      hash: undefined
+    }
+    if (!Number.isSafeInteger(draft.tick) || draft.tick < 0) {
+      throw new RangeError(`Cannot append event ${seq}: tick ${draft.tick} is not a non-negative integer`)
+    }
+    envelope.hash = sha256Hex(canonicalize(envelope))
+    this.#push(envelope as EventEnvelope)
+    return envelope as EventEnvelope
+  }
+
+  #push (envelope: EventEnvelope): void {
+    this.#events.push(envelope)
+    this.#tree.append(Buffer.from(envelope.hash, 'hex'))
+    this.#head = envelope.hash
+  }
+
+  get (seq: number): EventEnvelope | undefined {
+    return this.#events[seq]
+  }
+
+  * events (from = 0, to: number = this.#events.length): Iterable<EventEnvelope> {
+    const end = Math.min(to, this.#events.length)
+    for (let i = Math.max(0, from); i < end; i++) yield this.#events[i] as EventEnvelope
+  }
+
+  root (size?: number): string {
+    return this.#tree.root(size ?? this.#events.length)
+  }
+
+  inclusionProof (seq: number, size: number = this.#events.length): InclusionProof {
+    const path = this.#tree.inclusionProof(seq, size)
+    return { leafIndex: seq, treeSize: size, leafHash: this.#tree.leafHash(seq), path, root: this.#tree.root(size) }
+  }
+
+  consistencyProof (oldSize: number, newSize: number = this.#events.length): ConsistencyProof {
+    const path = this.#tree.consistencyProof(oldSize, newSize)
+    return { oldSize, newSize, oldRoot: this.#tree.root(oldSize), newRoot: this.#tree.root(newSize), path }
+  }
+
+  verify (): VerifyResult {
+    return verifyEvents(this.#events)
+  }
+
+  checkpoint (signer: Signer, tick: number): SignedCheckpoint {
+    const cp = signCheckpoint(signer, { size: this.#events.length, root: this.root(), tick })
+    this.#checkpoints.push(cp)
+    this.#pendingCheckpoints.push(cp)
+    return cp
+  }
+
+  checkpoints (): SignedCheckpoint[] {
+    return this.#checkpoints.slice()
+  }
+
+  async flush (): Promise<void> {
+    const storage = this.#storage
+    if (storage === undefined) {
+      this.#durable = this.#events.length
+      this.#pendingCheckpoints = []
+      return
+    }
+    const target = this.#events.length
+    const checkpointsDue = this.#pendingCheckpoints.length > 0
+    // Group commit: while one write is in flight, appends pile up; the next write takes them all.
+    while (this.#durable < target || (checkpointsDue && this.#pendingCheckpoints.length > 0)) {
+      if (this.#failed !== undefined) throw this.#failed
+      if (this.#writing !== undefined) {
+        await this.#writing.catch(() => undefined)
+        continue
+      }
+      this.#writing = this.#writeBatch(storage)
+      try {
+        await this.#writing
+      } finally {
+        this.#writing = undefined
+      }
+    }
+    if (this.#failed !== undefined) throw this.#failed
+  }
+
+  async #writeBatch (storage: LedgerStorage): Promise<void> {
+    const start = this.#durable
+    const end = this.#events.length
+    const checkpoints = this.#pendingCheckpoints
+    try {
+      if (end > start) await storage.append(this.#events.slice(start, end))
+      this.#durable = end
+      // A checkpoint is written only after the events it covers are durable.
+      const ready = checkpoints.filter(cp => cp.size <= end)
+      this.#pendingCheckpoints = checkpoints.filter(cp => cp.size > end)
+      if (storage.appendCheckpoint !== undefined) {
+        for (const cp of ready) await storage.appendCheckpoint(cp)
+      }
+    } catch (err) {
+      this.#failed = new KernelError('LEDGER_IO', `Cannot write events ${start}..${end - 1}: storage failed`, { cause: err, details: { firstUnwrittenSeq: start } })
+      throw this.#failed
+    }
+  }
+
+  async close (): Promise<void> {
+    try {
+      await this.flush()
+    } finally {
+      await this.#storage?.close()
+    }
+  }
+}
+
+/**
+ * A ledger in memory, optionally writing through to `storage`. To continue a
+ * stored ledger, use `openLedger(storage)` instead.
+ *
+ * @example
+ * const ledger = createLedger({})
+ * ledger.append({ tick: 0, type: 'genesis', payload: {} })
+ * ledger.verify().ok // true
+ */
+export function createLedger (components: LedgerComponents = {}, init: LedgerInit = {}): Ledger {
+  return new DefaultLedger(components, init)
+}
+
+/**
+ * Opens the ledger stored in `storage`: loads every event, verifies the chain
+ * (hashes too, unless the storage already did), rebuilds the Merkle tree and
+ * reports what the storage repaired, so the kernel can append an `alert`.
+ *
+ * @throws KernelError `LEDGER_CHAIN_BROKEN` (with `details.firstBadSeq`) when the stored chain does not verify
+ */
+export async function openLedger (storage: LedgerStorage): Promise<Ledger> {
+  const loaded = await storage.load()
+  const failure = loaded.verified === true ? checkLinks(loaded.events) : verifyEvents(loaded.events)
+  if (!failure.ok) {
+    throw new KernelError('LEDGER_CHAIN_BROKEN', failure.message, { details: { firstBadSeq: failure.firstBadSeq, reason: failure.reason } })
+  }
+  const checkpoints = storage.loadCheckpoints !== undefined ? await storage.loadCheckpoints() : []
+  const init: LedgerInit = { events: loaded.events, checkpoints }
+  if (loaded.repaired !== undefined) init.repaired = loaded.repaired
+  return new DefaultLedger({ storage }, init)
+}
+
+/** Seq and link checks only, for events whose hashes the storage already verified. */
+function checkLinks (events: readonly EventEnvelope[]): VerifyResult {
+  let head = ZERO_HASH
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as EventEnvelope
+    if (e.seq !== i || e.prev_hash !== head) {
+      const v = new ChainVerifier()
+      for (const x of events) if (!v.push(x)) break
+      return v.result()
+    }
+    head = e.hash
+  }
+  return { ok: true, size: events.length, head }
+}
+
+/**
+ * True when `proof` proves that `event` is in the ledger tree it names.
+ *
+ * @example
+ * verifyEventInclusion(ledger.get(5)!, ledger.inclusionProof(5)) // true
+ */
+export function verifyEventInclusion (event: EventEnvelope, proof: InclusionProof): boolean {
+  if (event.seq !== proof.leafIndex) return false
+  const leafHash = merkleLeafHash(Buffer.from(event.hash, 'hex'))
+  if (leafHash !== proof.leafHash) return false
+  return verifyInclusion({ leafHash, index: proof.leafIndex, size: proof.treeSize, path: proof.path, root: proof.root })
+}
