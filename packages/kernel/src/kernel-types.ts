@@ -68,6 +68,8 @@ export interface TokenStatus {
   token: KernelToken
   state: TokenState
   submittedSeq: number
+  /** The budget in force: explicit fields, the rest from genesis defaults (tokens clamped to the capability ceiling). */
+  budget: { tokens: number, memory: number, network: number, wallClockMs: number }
   used: { tokens: number, memory: number, network: number, wallClockMs: number }
   result?: CanonicalValue
   error?: { code: string, message: string }
@@ -143,7 +145,8 @@ export interface SnapshotManager {
   list(): Promise<SnapshotSummary[]>
   show(id: string): Promise<SnapshotSummary & { state: CanonicalValue }>
   diff(fromId: string, toId: string): Promise<StateDiff>
-  replay(id: string): Promise<ReplayReport>
+  /** Replays the kernel's own ledger (or `options.events`, e.g. a copy read from disk) from the snapshot. */
+  replay(id: string, options?: { events?: Iterable<EventEnvelope> }): Promise<ReplayReport>
   /** Mints a signed token binding snapshot content hash and ledger head. */
   auth(id: string): Promise<string>
   setReady(id: string): Promise<void>

@@ -1,7 +1,7 @@
 import { z } from 'zod'
 
 /** Identifiers: short, printable, no separators that could confuse paths or subjects. */
-export const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@\-]+$/, 'must be 1-128 chars of A-Z a-z 0-9 . _ : @ -')
+export const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'must be 1-128 chars of A-Z a-z 0-9 . _ : @ -')
 export const CapabilityId = z.string().min(1).max(64).regex(/^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)*$/, 'must be dotted lower-case, e.g. kernel.state.put')
 const Count = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER)
 

@@ -1,0 +1,28 @@
+/**
+ * Ledger event types written by the kernel. Inputs (`request`,
+ * `request_rejected`, `alert`) are what replay feeds back in; everything else
+ * is a consequence replay must reproduce hash for hash.
+ */
+export const EVENT_TYPES = {
+  genesis: 'genesis',
+  request: 'request',
+  requestRejected: 'request_rejected',
+  alert: 'alert',
+  grantCreated: 'grant_created',
+  grantRevoked: 'grant_revoked',
+  scheduled: 'scheduled',
+  started: 'started',
+  custom: 'custom',
+  externalResult: 'external_result',
+  snapshotCreated: 'snapshot_created',
+  completed: 'completed',
+  failed: 'failed',
+  cancelled: 'cancelled',
+  capabilityViolation: 'capability_violation',
+  resourceBudgetExceeded: 'resource_budget_exceeded'
+} as const
+
+export type KernelEventType = typeof EVENT_TYPES[keyof typeof EVENT_TYPES]
+
+/** Event types that are inputs to the kernel rather than consequences of one. */
+export const INPUT_EVENT_TYPES: ReadonlySet<string> = new Set([EVENT_TYPES.request, EVENT_TYPES.requestRejected, EVENT_TYPES.alert])

@@ -1,0 +1,888 @@
+import type { z } from 'zod'
+import { canonicalize, hashCanonical, sha256Hex, signToken } from '@os2/crypto'
+import type { CanonicalValue, Signer } from '@os2/crypto'
+import { createVirtualClock } from './clock.ts'
+import type { Clock } from './clock.ts'
+import { createSeededRng, restoreRng } from './rng.ts'
+import type { Rng, RngState } from './rng.ts'
+import { KernelError, isKernelError } from './errors.ts'
+import type { KernelErrorCode } from './errors.ts'
+import { EVENT_TYPES } from './events.ts'
+import type { EventEnvelope, LedgerStorage } from './ledger/types.ts'
+import type { KernelLedger, LedgerFactory } from './kernel-ledger.ts'
+import { defaultLedgerFactory } from './default-ledger-factory.ts'
+import { KernelRequest, REQUEST_TYPES } from './protocol/schemas.ts'
+import type { KernelResponse, KernelToken } from './protocol/schemas.ts'
+import type {
+  CapabilityInfo, Genesis, Grant, Kernel, LedgerView, ReplayReport, SnapshotManager, SnapshotSummary, StateDiff, TokenStatus
+} from './kernel-types.ts'
+import { createState, diffStates } from './state/kernel-state.ts'
+import type { StateRoot } from './state/kernel-state.ts'
+import { createCapabilityRegistry } from './capabilities/capability-registry.ts'
+import type { CapabilityRegistry } from './capabilities/capability-registry.ts'
+import { BUILTIN_CAPABILITIES } from './capabilities/builtins.ts'
+import type { AnyCapabilityDescriptor } from './capabilities/types.ts'
+import { checkGrant, getGrant, GRANT_SECTION, listGrants, VIOLATION_CODES } from './capabilities/grants.ts'
+import type { ViolationReason } from './capabilities/grants.ts'
+import { takeFromBucket } from './capabilities/rate-limit.ts'
+import type { BucketState } from './capabilities/rate-limit.ts'
+import { dependentsOf, getToken, pickNext, putToken, QUEUE_SECTION, TOKEN_SECTION } from './scheduler/scheduler.ts'
+import type { QueueEntry } from './scheduler/scheduler.ts'
+import { KV_PREFIX, TokenRun, utf8Length } from './scheduler/token-run.ts'
+import type { Metered, WallClock } from './scheduler/token-run.ts'
+import { buildSnapshotRecord, materializeSnapshot } from './snapshots/snapshot-record.ts'
+import type { SnapshotRecord } from './snapshots/snapshot-record.ts'
+import { createMemorySnapshotStore } from './snapshots/snapshot-store.ts'
+import type { SnapshotStore } from './snapshots/snapshot-store.ts'
+import { lastSnapshotId, META_SECTION, nextSnapshotId, registerSnapshot, snapshotCount } from './snapshots/register-snapshot.ts'
+import { replayRecorded } from './replay.ts'
+import type { ReplayTarget } from './replay.ts'
+import { createMemoryLedgerStorage } from './memory-ledger-storage.ts'
+
+/** Collaborators. Everything is optional; the defaults make an in-memory kernel. */
+export interface KernelComponents {
+  /** Virtual clock (default: a fresh one at tick 0). */
+  clock?: Clock
+  /** Seeded RNG (default: derived from `genesis.seed`; pass one only in tests). */
+  rng?: Rng
+  /** Durable ledger storage (default: none, the ledger lives in memory). */
+  storage?: LedgerStorage
+  /** Snapshot store (default: in memory). */
+  snapshots?: SnapshotStore
+  /** Node key, for `snapshot-auth` tokens. */
+  signer?: Signer
+  /** Wall clock in ms for wall-clock budgets, read only around external calls. */
+  wallClock?: WallClock
+  /** Ledger implementation (default: `@os2/kernel`'s own ledger). */
+  ledgers?: LedgerFactory
+}
+
+export interface KernelInit {
+  genesis: Genesis
+  /** Extra capabilities (sandbox, federation), registered beside the built-ins. */
+  descriptors?: readonly AnyCapabilityDescriptor[]
+}
+
+/** The kernel with its internals needed by tests and benches. */
+export interface KernelHandle extends Kernel {
+  /** The capability registry (descriptors and effective limits). */
+  readonly registry: CapabilityRegistry
+  /** The current persistent state root. */
+  readonly state: StateRoot
+}
+
+type Validation =
+  | { ok: true, request: KernelRequest }
+  | { ok: false, code: KernelErrorCode, message: string, info: Record<string, CanonicalValue | undefined> }
+
+interface PendingSnapshot { root: StateRoot, id: string, label: string, parent: string | null, stateHash: string, eventSeq: number }
+
+const ZERO_USED: Metered = { tokens: 0, memory: 0, network: 0, wallClockMs: 0 }
+const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
+
+function firstIssue (error: z.ZodError): string {
+  const issue = error.issues[0]
+  if (issue === undefined) return 'invalid'
+  const path = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)'
+  return `${path}: ${issue.message}`
+}
+
+class DefaultKernel implements KernelHandle, ReplayTarget {
+  readonly genesis: Genesis
+  readonly registry: CapabilityRegistry
+  readonly snapshots: SnapshotManager
+  readonly #descriptors: readonly AnyCapabilityDescriptor[]
+  readonly #clock: Clock
+  #rng: Rng
+  #ledger: KernelLedger
+  #state: StateRoot
+  readonly #store: SnapshotStore
+  readonly #signer: Signer | undefined
+  readonly #wallClock: WallClock | undefined
+  readonly #ledgers: LedgerFactory
+  readonly #storageOwned: LedgerStorage | undefined
+  #lock: Promise<unknown> = Promise.resolve()
+  #recorded: readonly EventEnvelope[] | undefined
+  #pending: PendingSnapshot[] = []
+  #roots = new Map<string, StateRoot>()
+  #rebuilding = false
+  #closed = false
+
+  constructor (parts: {
+    genesis: Genesis
+    descriptors: readonly AnyCapabilityDescriptor[]
+    registry: CapabilityRegistry
+    clock: Clock
+    rng: Rng
+    ledger: KernelLedger
+    state: StateRoot
+    store: SnapshotStore
+    signer: Signer | undefined
+    wallClock: WallClock | undefined
+    ledgers: LedgerFactory
+    storage: LedgerStorage | undefined
+  }) {
+    this.genesis = parts.genesis
+    this.#descriptors = parts.descriptors
+    this.registry = parts.registry
+    this.#clock = parts.clock
+    this.#rng = parts.rng
+    this.#ledger = parts.ledger
+    this.#state = parts.state
+    this.#store = parts.store
+    this.#signer = parts.signer
+    this.#wallClock = parts.wallClock
+    this.#ledgers = parts.ledgers
+    this.#storageOwned = parts.storage
+    this.snapshots = this.#snapshotManager()
+  }
+
+  get ledger (): KernelLedger & LedgerView { return this.#ledger }
+  get state (): StateRoot { return this.#state }
+
+  // ---- boot ---------------------------------------------------------------
+
+  writeGenesis (): void {
+    this.#append(EVENT_TYPES.genesis, {
+      genesis_hash: hashCanonical(this.genesis as unknown as CanonicalValue),
+      genesis: this.genesis as unknown as CanonicalValue
+    })
+    this.#saveRng()
+  }
+
+  /** Rebuilds state by replaying the opened ledger's inputs from genesis into a scratch kernel. */
+  async rebuild (): Promise<void> {
+    const recorded = [...this.#ledger.events()]
+    const first = recorded[0]
+    const expected = hashCanonical(this.genesis as unknown as CanonicalValue)
+    if (first?.type !== EVENT_TYPES.genesis || first.payload.genesis_hash !== expected) {
+      throw new KernelError('GENESIS_INVALID', `Cannot open ledger: its genesis event does not match genesis ${expected}`)
+    }
+    const scratch = this.#scratch(this.#ledgers.create(), createState(), createVirtualClock(0), createSeededRng(this.genesis.seed))
+    scratch.#rebuilding = true
+    scratch.#recorded = recorded
+    const outcome = await replayRecordedFromGenesis(scratch, recorded)
+    if (!outcome.ok) {
+      throw new KernelError('REPLAY_DIVERGED', `Cannot open ledger: ${outcome.message}`, {
+        details: { firstDivergentSeq: outcome.firstDivergentSeq, expected: outcome.expected, actual: outcome.actual }
+      })
+    }
+    this.#state = scratch.#state
+    this.#roots = scratch.#roots
+    this.#rng = scratch.#rng
+    const lag = scratch.#clock.now() - this.#clock.now()
+    if (lag > 0) this.#clock.advance(lag)
+  }
+
+  appendAlert (payload: Record<string, CanonicalValue>): void {
+    this.#append(EVENT_TYPES.alert, payload)
+  }
+
+  #scratch (ledger: KernelLedger, state: StateRoot, clock: Clock, rng: Rng, store?: SnapshotStore): DefaultKernel {
+    return new DefaultKernel({
+      genesis: this.genesis,
+      descriptors: this.#descriptors,
+      registry: this.registry,
+      clock,
+      rng,
+      ledger,
+      state,
+      store: store ?? this.#store,
+      signer: this.#signer,
+      wallClock: this.#wallClock,
+      ledgers: this.#ledgers,
+      storage: undefined
+    })
+  }
+
+  // ---- plumbing -----------------------------------------------------------
+
+  #exclusive<T> (fn: () => Promise<T>): Promise<T> {
+    const run = this.#lock.then(async () => {
+      if (this.#closed) throw new KernelError('INTERNAL', 'Cannot use the kernel: it is closed')
+      return await fn()
+    })
+    this.#lock = run.catch(() => undefined)
+    return run
+  }
+
+  #append (type: string, payload: Record<string, CanonicalValue | undefined>, ids: { capability_id?: string | null, token_id?: string | null } = {}): EventEnvelope {
+    return this.#ledger.append({
+      tick: this.#clock.now(),
+      type,
+      capability_id: ids.capability_id ?? null,
+      token_id: ids.token_id ?? null,
+      payload
+    })
+  }
+
+  #saveRng (): void {
+    this.#state = this.#state.set(META_SECTION, 'rng', this.#rng.state() as unknown as CanonicalValue)
+  }
+
+  #counter (name: string): number {
+    const n = this.#state.get(META_SECTION, name)
+    const next = (typeof n === 'number' ? n : 0) + 1
+    this.#state = this.#state.set(META_SECTION, name, next)
+    return next
+  }
+
+  #respond (disposition: KernelResponse['disposition'], result?: unknown, error?: { code: string, message: string }): KernelResponse {
+    const res: KernelResponse = { disposition, ledgerSeq: this.#ledger.size - 1, ledgerHash: this.#ledger.head }
+    if (result !== undefined) res.result = result
+    if (error !== undefined) res.error = error
+    return res
+  }
+
+  #reject (code: KernelErrorCode, message: string, info: Record<string, CanonicalValue | undefined>): KernelResponse {
+    this.#append(EVENT_TYPES.requestRejected, { code, message, ...info })
+    return this.#respond('rejected', undefined, { code, message })
+  }
+
+  // ---- protocol -----------------------------------------------------------
+
+  handle (request: unknown): Promise<KernelResponse> {
+    return this.#exclusive(async () => {
+      try {
+        return await this.#handleNow(request)
+      } finally {
+        await this.#ledger.flush()
+      }
+    })
+  }
+
+  #validate (request: unknown): Validation {
+    let encoded: string
+    try {
+      encoded = canonicalize(request)
+    } catch (err) {
+      return { ok: false, code: 'BAD_REQUEST', message: `Cannot read request: ${(err as Error).message}`, info: {} }
+    }
+    const bytes = utf8Length(encoded)
+    const max = this.genesis.limits.maxRequestBytes
+    if (bytes > max) {
+      return { ok: false, code: 'PAYLOAD_TOO_LARGE', message: `Request is ${bytes} bytes, the limit is ${max}`, info: { request_hash: sha256Hex(encoded), request_bytes: bytes } }
+    }
+    const info = { request: request as CanonicalValue }
+    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+      return { ok: false, code: 'BAD_REQUEST', message: 'Request must be a JSON object', info }
+    }
+    const type = (request as Record<string, unknown>).type
+    if (typeof type !== 'string' || !(REQUEST_TYPES as readonly string[]).includes(type)) {
+      return { ok: false, code: 'UNKNOWN_REQUEST_TYPE', message: `Unknown request type ${JSON.stringify(type ?? null)}: expected one of ${REQUEST_TYPES.join(', ')}`, info }
+    }
+    const parsed = KernelRequest.safeParse(request)
+    if (!parsed.success) {
+      return { ok: false, code: 'SCHEMA_VIOLATION', message: `Invalid ${type} request: ${firstIssue(parsed.error)}`, info }
+    }
+    const req = parsed.data
+    if (req.type === 'SubmitToken' || req.type === 'GrantCapability') {
+      const cap = req.type === 'SubmitToken' ? req.token.capability : req.grant.capability
+      if (!this.registry.has(cap)) {
+        return { ok: false, code: 'UNKNOWN_CAPABILITY', message: `Unknown capability ${cap}: no descriptor has this id`, info }
+      }
+    }
+    if (req.type === 'SubmitToken') {
+      const args = this.registry.get(req.token.capability).args.safeParse(req.token.args)
+      if (!args.success) {
+        return { ok: false, code: 'SCHEMA_VIOLATION', message: `Invalid arguments for ${req.token.capability}: ${firstIssue(args.error)}`, info }
+      }
+    }
+    if (req.type === 'GrantCapability' && req.grant.validFrom !== undefined && req.grant.validUntil !== undefined && req.grant.validUntil <= req.grant.validFrom) {
+      return { ok: false, code: 'SCHEMA_VIOLATION', message: 'Invalid GrantCapability request: grant.validUntil must be after grant.validFrom', info }
+    }
+    return { ok: true, request: req }
+  }
+
+  async #handleNow (request: unknown): Promise<KernelResponse> {
+    const v = this.#validate(request)
+    if (!v.ok) return this.#reject(v.code, v.message, v.info)
+    const req = v.request
+    const info = { request: req as unknown as CanonicalValue }
+    switch (req.type) {
+      case 'StreamEvents': {
+        const end = req.limit === undefined ? this.#ledger.size : Math.min(this.#ledger.size, req.since + req.limit)
+        const events = req.since >= end ? [] : [...this.#ledger.events(req.since, end)]
+        return this.#respond('accepted', { events, next: end, size: this.#ledger.size })
+      }
+      case 'ListSnapshots':
+        return this.#respond('accepted', { snapshots: await this.#listSnapshots() })
+      case 'ReplaySnapshot': {
+        if (!(await this.#store.has(req.snapshotId))) return this.#respond('rejected', undefined, { code: 'UNKNOWN_SNAPSHOT', message: `Unknown snapshot ${req.snapshotId}` })
+        const report = await this.#replaySnapshot(req.snapshotId, undefined)
+        return this.#respond('accepted', report)
+      }
+      case 'SubmitToken': return await this.#unit(() => this.#submit(req.token, info))
+      case 'CancelToken': return await this.#unit(() => this.#cancel(req.tokenId, req.reason, info))
+      case 'GrantCapability': return await this.#unit(() => this.#grant(req, info))
+      case 'RevokeCapability': return await this.#unit(() => this.#revoke(req, info))
+      case 'CreateSnapshot': {
+        let id = ''
+        await this.#unit(() => {
+          this.#append(EVENT_TYPES.request, info)
+          id = this.#takeSnapshot(req.label ?? `snapshot ${snapshotCount(this.#state) + 1}`, null)
+          return this.#respond('accepted')
+        })
+        return this.#respond('accepted', await this.#summary(id))
+      }
+    }
+  }
+
+  /** Runs one unit of work (a request or a step) and then stores the snapshots it took. */
+  async #unit<T> (fn: () => T | Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } finally {
+      await this.#finishSnapshots()
+    }
+  }
+
+  #replayRequest (request: CanonicalValue): Promise<KernelResponse> {
+    return this.#handleNow(request)
+  }
+
+  async replayInput (event: EventEnvelope): Promise<void> {
+    if (event.type === EVENT_TYPES.request) {
+      await this.#replayRequest((event.payload.request ?? null) as CanonicalValue)
+      return
+    }
+    this.#ledger.append({ tick: event.tick, type: event.type, capability_id: event.capability_id, token_id: event.token_id, payload: event.payload })
+  }
+
+  /** Serves recorded external results (replay only). */
+  setRecorded (events: readonly EventEnvelope[]): void {
+    this.#recorded = events
+  }
+
+  replayStep (): Promise<boolean> {
+    return this.#stepNow()
+  }
+
+  // ---- grants -------------------------------------------------------------
+
+  #grant (req: Extract<KernelRequest, { type: 'GrantCapability' }>, info: Record<string, CanonicalValue>): KernelResponse {
+    const from = req.from ?? this.genesis.operator
+    if (from !== this.genesis.operator) {
+      return this.#reject('CAPABILITY_DENIED', `Cannot grant ${req.grant.capability}: only the operator ${this.genesis.operator} may grant, not ${from}`, info)
+    }
+    this.#append(EVENT_TYPES.request, info, { capability_id: req.grant.capability })
+    const n = this.#counter('grants')
+    const id = `grant-${n}-${this.#rng.nextHex(3)}`
+    this.#saveRng()
+    const spec = req.grant
+    const grant: Grant = {
+      id,
+      principal: spec.principal,
+      capability: spec.capability,
+      scope: spec.scope,
+      validFrom: spec.validFrom ?? this.#clock.now(),
+      validUntil: spec.validUntil ?? null,
+      version: 1,
+      revoked: false
+    }
+    this.#state = this.#state.set(GRANT_SECTION, id, grant as unknown as CanonicalValue)
+    this.#append(EVENT_TYPES.grantCreated, { grant: grant as unknown as CanonicalValue }, { capability_id: grant.capability })
+    return this.#respond('accepted', { grant })
+  }
+
+  #revoke (req: Extract<KernelRequest, { type: 'RevokeCapability' }>, info: Record<string, CanonicalValue>): KernelResponse {
+    const from = req.from ?? this.genesis.operator
+    if (from !== this.genesis.operator) {
+      return this.#reject('CAPABILITY_DENIED', `Cannot revoke ${req.grantId}: only the operator ${this.genesis.operator} may revoke, not ${from}`, info)
+    }
+    const grant = getGrant(this.#state, req.grantId)
+    if (grant === undefined) return this.#reject('UNKNOWN_GRANT', `Unknown grant ${req.grantId}`, info)
+    if (grant.revoked) return this.#reject('GRANT_REVOKED', `Cannot revoke ${req.grantId}: it is already revoked`, info)
+    this.#append(EVENT_TYPES.request, info, { capability_id: grant.capability })
+    const next: Grant = { ...grant, version: grant.version + 1, revoked: true }
+    this.#state = this.#state.set(GRANT_SECTION, grant.id, next as unknown as CanonicalValue)
+    this.#append(EVENT_TYPES.grantRevoked, { grant_id: grant.id, version: next.version, ...(req.reason !== undefined ? { reason: req.reason } : {}) }, { capability_id: grant.capability })
+    return this.#respond('accepted', { grant: next })
+  }
+
+  // ---- tokens -------------------------------------------------------------
+
+  #resolveBudget (token: KernelToken, ceiling: number): Metered {
+    const d = this.genesis.limits.defaultBudget
+    return {
+      tokens: token.budget.tokens ?? Math.min(d.tokens, ceiling),
+      memory: token.budget.memory ?? d.memory,
+      network: token.budget.network ?? d.network,
+      wallClockMs: token.budget.wallClockMs ?? d.wallClockMs
+    }
+  }
+
+  #submit (token: KernelToken, info: Record<string, CanonicalValue>): KernelResponse {
+    if (getToken(this.#state, token.id) !== undefined) return this.#reject('DUPLICATE_TOKEN', `Cannot submit ${token.id}: a token with this id already exists`, info)
+    for (const dep of token.after) {
+      if (getToken(this.#state, dep) === undefined) return this.#reject('UNKNOWN_TOKEN', `Cannot submit ${token.id}: it runs after unknown token ${dep}`, info)
+    }
+    const ids = { capability_id: token.capability, token_id: token.id }
+    const requestEvent = this.#append(EVENT_TYPES.request, info, ids)
+    const descriptor = this.registry.get(token.capability)
+    const limits = this.registry.limits(token.capability)
+    const status: TokenStatus = {
+      token,
+      state: 'scheduled',
+      submittedSeq: requestEvent.seq,
+      budget: this.#resolveBudget(token, limits.ceiling),
+      used: { ...ZERO_USED }
+    }
+    if (token.budget.tokens !== undefined && token.budget.tokens > limits.ceiling) {
+      const err = new KernelError('CEILING_EXCEEDED', `Cannot submit ${token.id}: budget of ${token.budget.tokens} tokens exceeds the ${token.capability} ceiling of ${limits.ceiling}`, {
+        details: { violation: 'ceiling_exceeded', detail: `budget ${token.budget.tokens} > ceiling ${limits.ceiling}`, limit: limits.ceiling, requested: token.budget.tokens }
+      })
+      this.#failToken(status, err)
+      return this.#respond('rejected', { tokenId: token.id }, err.toWire())
+    }
+    const args: unknown = descriptor.args.parse(token.args)
+    const scope = descriptor.scope?.(args) ?? {}
+    const check = checkGrant(this.#state, token.principal, token.capability, scope, this.#clock.now())
+    if (!check.ok) {
+      const err = this.#violationError(check.reason, check.detail, check.grantId)
+      this.#failToken(status, err)
+      return this.#respond('rejected', { tokenId: token.id }, err.toWire())
+    }
+    const order = this.#counter('submitted')
+    const entry: QueueEntry = { priority: token.priority, order, since: this.#clock.now(), after: token.after }
+    this.#state = putToken(this.#state, status).set(QUEUE_SECTION, token.id, entry as unknown as CanonicalValue)
+    this.#append(EVENT_TYPES.scheduled, { priority: token.priority, after: token.after, budget: status.budget, order }, ids)
+    const deadDep = token.after.find(dep => {
+      const s = getToken(this.#state, dep)?.state
+      return s === 'failed' || s === 'cancelled'
+    })
+    if (deadDep !== undefined) {
+      const err = new KernelError('DEPENDENCY_FAILED', `Token ${token.id} cannot run: dependency ${deadDep} did not complete`, { details: { dependency: deadDep } })
+      this.#failToken(status, err)
+      return this.#respond('rejected', { tokenId: token.id }, err.toWire())
+    }
+    return this.#respond('queued', { tokenId: token.id, order })
+  }
+
+  #violationError (reason: ViolationReason, detail: string, grantId?: string): KernelError {
+    return new KernelError(VIOLATION_CODES[reason], `Capability violation (${reason}): ${detail}`, {
+      details: { violation: reason, detail, ...(grantId !== undefined ? { grantId } : {}) }
+    })
+  }
+
+  /** Records why a token failed (violation / budget events first), fails it and everything queued after it. */
+  #failToken (status: TokenStatus, err: KernelError): void {
+    const ids = { capability_id: status.token.capability, token_id: status.token.id }
+    const d = err.details ?? {}
+    if (typeof d.violation === 'string') {
+      this.#append(EVENT_TYPES.capabilityViolation, {
+        reason: d.violation,
+        code: err.code,
+        detail: typeof d.detail === 'string' ? d.detail : err.message,
+        ...(typeof d.grantId === 'string' ? { grant_id: d.grantId } : {}),
+        ...(typeof d.limit === 'number' ? { limit: d.limit } : {}),
+        ...(typeof d.requested === 'number' ? { requested: d.requested } : {})
+      }, ids)
+    } else if (err.code === 'BUDGET_EXCEEDED') {
+      this.#append(EVENT_TYPES.resourceBudgetExceeded, { kind: d.kind as string, limit: d.limit as number, used: d.used as number }, ids)
+    }
+    const error = err.toWire()
+    const failed: TokenStatus = { ...status, state: 'failed', error }
+    this.#state = putToken(this.#state, failed).delete(QUEUE_SECTION, status.token.id)
+    this.#append(EVENT_TYPES.failed, { code: error.code, message: error.message, used: status.used, ...(typeof d.dependency === 'string' ? { dependency: d.dependency } : {}) }, ids)
+    this.#cascade(status.token.id)
+  }
+
+  #cascade (id: string): void {
+    for (const dep of dependentsOf(this.#state, id)) {
+      const status = getToken(this.#state, dep)
+      if (status === undefined || TERMINAL.has(status.state)) continue
+      this.#failToken(status, new KernelError('DEPENDENCY_FAILED', `Token ${dep} cannot run: dependency ${id} did not complete`, { details: { dependency: id } }))
+    }
+  }
+
+  #cancel (tokenId: string, reason: string | undefined, info: Record<string, CanonicalValue>): KernelResponse {
+    const status = getToken(this.#state, tokenId)
+    if (status === undefined) return this.#reject('UNKNOWN_TOKEN', `Cannot cancel ${tokenId}: no token has this id`, info)
+    if (TERMINAL.has(status.state)) return this.#reject('TOKEN_NOT_CANCELLABLE', `Cannot cancel ${tokenId}: it has already ${status.state}`, info)
+    const ids = { capability_id: status.token.capability, token_id: tokenId }
+    this.#append(EVENT_TYPES.request, info, ids)
+    const error = { code: 'CANCELLED', message: reason ?? 'Cancelled by request' }
+    this.#state = putToken(this.#state, { ...status, state: 'cancelled', error }).delete(QUEUE_SECTION, tokenId)
+    this.#append(EVENT_TYPES.cancelled, { ...(reason !== undefined ? { reason } : {}), was: status.state }, ids)
+    this.#cascade(tokenId)
+    return this.#respond('accepted', { tokenId })
+  }
+
+  step (): Promise<boolean> {
+    return this.#exclusive(async () => {
+      try {
+        return await this.#stepNow()
+      } finally {
+        await this.#ledger.flush()
+      }
+    })
+  }
+
+  async runUntilIdle (): Promise<number> {
+    let n = 0
+    while (await this.step()) n++
+    return n
+  }
+
+  async #stepNow (): Promise<boolean> {
+    const tick = this.#clock.now()
+    const picked = pickNext(this.#state, tick, this.genesis.limits.agingTicks)
+    if (picked === undefined) return false
+    const status = getToken(this.#state, picked.id)
+    if (status === undefined) throw new KernelError('INTERNAL', `Queued token ${picked.id} has no record`)
+    try {
+      await this.#unit(() => this.#run(status, picked.effectivePriority, picked.waited))
+    } finally {
+      if (this.#clock.now() === tick) this.#clock.advance(1)
+    }
+    return true
+  }
+
+  async #run (status: TokenStatus, effectivePriority: number, waited: number): Promise<void> {
+    const token = status.token
+    const ids = { capability_id: token.capability, token_id: token.id }
+    const descriptor = this.registry.get(token.capability)
+    const limits = this.registry.limits(token.capability)
+    const args: unknown = descriptor.args.parse(token.args)
+    const scope = descriptor.scope?.(args) ?? {}
+    this.#state = this.#state.delete(QUEUE_SECTION, token.id)
+    const check = checkGrant(this.#state, token.principal, token.capability, scope, this.#clock.now())
+    if (!check.ok) {
+      this.#failToken(status, this.#violationError(check.reason, check.detail, check.grantId))
+      return
+    }
+    if (limits.rateLimit !== undefined) {
+      const bucket = this.#state.get('bucket', token.capability) as unknown as BucketState | undefined
+      const taken = takeFromBucket(limits.rateLimit, bucket, this.#clock.now())
+      if (taken === undefined) {
+        this.#failToken(status, this.#violationError('rate_limited', `the ${token.capability} rate limit (${limits.rateLimit.capacity} per bucket, ${limits.rateLimit.refillPerTick} per tick) is exhausted at tick ${this.#clock.now()}`))
+        return
+      }
+      this.#state = this.#state.set('bucket', token.capability, taken as unknown as CanonicalValue)
+    }
+    const usage = this.#usage(token.capability)
+    this.#state = this.#state.set('usage', token.capability, { invocations: usage.invocations + 1, tokensCharged: usage.tokensCharged })
+    const running: TokenStatus = { ...status, state: 'running' }
+    this.#state = putToken(this.#state, running)
+    this.#append(EVENT_TYPES.started, { effective_priority: effectivePriority, waited, grant_id: check.grant.id, grant_version: check.grant.version }, ids)
+
+    const run = new TokenRun(token, check.grant, status.budget, this.#state, {
+      clock: this.#clock,
+      append: (type, payload) => this.#append(type, payload, ids),
+      recordedNext: () => this.#recorded?.[this.#ledger.size],
+      random: () => { const n = this.#rng.nextUint32(); return n },
+      wallClock: this.#wallClock,
+      maxPayloadBytes: this.genesis.limits.maxPayloadBytes
+    })
+    let result: CanonicalValue
+    try {
+      run.charge('tokens', limits.cost)
+      result = (await descriptor.handler(args, run)) ?? null
+      const bytes = utf8Length(canonicalize(result))
+      if (bytes > this.genesis.limits.maxPayloadBytes) {
+        throw new KernelError('PAYLOAD_TOO_LARGE', `Result of ${token.id} is ${bytes} bytes, the limit is ${this.genesis.limits.maxPayloadBytes}`)
+      }
+    } catch (err) {
+      const kerr = isKernelError(err)
+        ? err
+        : new KernelError('HANDLER_FAILED', `Capability ${token.capability} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      this.#saveRng()
+      this.#chargeUsage(token.capability, run.used.tokens)
+      this.#failToken({ ...running, used: { ...run.used } }, kerr)
+      return
+    }
+    this.#state = run.draft
+    this.#saveRng()
+    this.#chargeUsage(token.capability, run.used.tokens)
+    const done: TokenStatus = { ...running, state: 'completed', used: { ...run.used }, result }
+    this.#state = putToken(this.#state, done)
+    for (const label of run.snapshotLabels) this.#takeSnapshot(label, token.id)
+    this.#append(EVENT_TYPES.completed, { result, used: { ...run.used } }, ids)
+  }
+
+  #usage (capability: string): { invocations: number, tokensCharged: number } {
+    const u = this.#state.get('usage', capability) as { invocations: number, tokensCharged: number } | undefined
+    return u ?? { invocations: 0, tokensCharged: 0 }
+  }
+
+  #chargeUsage (capability: string, tokens: number): void {
+    const u = this.#usage(capability)
+    this.#state = this.#state.set('usage', capability, { invocations: u.invocations, tokensCharged: u.tokensCharged + tokens })
+  }
+
+  // ---- snapshots ----------------------------------------------------------
+
+  /** Captures the current root (O(1)), appends `snapshot_created` and registers it; the record is stored at the end of the unit. */
+  #takeSnapshot (label: string, tokenId: string | null): string {
+    const root = this.#state
+    const id = nextSnapshotId(root)
+    const parent = lastSnapshotId(root)
+    const stateHash = root.hash()
+    const event = this.#append(EVENT_TYPES.snapshotCreated, { id, label, state_hash: stateHash, parent }, tokenId === null ? {} : { token_id: tokenId })
+    this.#roots.set(id, root)
+    this.#pending.push({ root, id, label, parent, stateHash, eventSeq: event.seq })
+    this.#state = registerSnapshot(root, { id, label, parent, stateHash, eventSeq: event.seq })
+    return id
+  }
+
+  async #finishSnapshots (): Promise<void> {
+    if (this.#pending.length === 0) return
+    const pending = this.#pending
+    this.#pending = []
+    for (const p of pending) {
+      const record = buildSnapshotRecord(p.root, {
+        id: p.id,
+        label: p.label,
+        parent: p.parent,
+        stateHash: p.stateHash,
+        eventSeq: p.eventSeq,
+        timestamp: this.#clock.now(),
+        ledgerSeq: this.#ledger.size - 1,
+        ledgerHead: this.#ledger.head
+      })
+      if (this.#rebuilding && await this.#store.has(record.id)) continue
+      await this.#store.put(record)
+    }
+  }
+
+  async #record (id: string): Promise<SnapshotRecord> {
+    const record = await this.#store.get(id)
+    if (record === undefined) throw new KernelError('UNKNOWN_SNAPSHOT', `Unknown snapshot ${id}`)
+    return record
+  }
+
+  async #materialize (id: string): Promise<StateRoot> {
+    const cached = this.#roots.get(id)
+    if (cached !== undefined) return cached
+    const record = await this.#record(id)
+    const root = await materializeSnapshot(record, rid => this.#store.get(rid), rid => this.#roots.get(rid))
+    this.#roots.set(id, root)
+    return root
+  }
+
+  async #summary (id: string, ready?: string | null): Promise<SnapshotSummary> {
+    const r = await this.#record(id)
+    const readyId = ready === undefined ? await this.#store.ready() : ready
+    return { id: r.id, label: r.label, timestamp: r.timestamp, ledgerSeq: r.ledgerSeq, ledgerHead: r.ledgerHead, stateHash: r.stateHash, ready: readyId === r.id }
+  }
+
+  async #listSnapshots (): Promise<SnapshotSummary[]> {
+    const ready = await this.#store.ready()
+    const out: SnapshotSummary[] = []
+    for (const id of await this.#store.list()) out.push(await this.#summary(id, ready))
+    return out.sort((a, b) => a.ledgerSeq - b.ledgerSeq || (a.id < b.id ? -1 : 1))
+  }
+
+  async #replaySnapshot (id: string, events: Iterable<EventEnvelope> | undefined): Promise<ReplayReport> {
+    const record = await this.#record(id)
+    const recorded = events === undefined ? [...this.#ledger.events()] : [...events]
+    const fail = (seq: number, expected: string, actual: string, eventsReplayed = 0): ReplayReport =>
+      ({ ok: false, snapshotId: id, eventsReplayed, firstDivergentSeq: seq, expected, actual })
+    let root: StateRoot
+    try {
+      root = await this.#materialize(id)
+    } catch (err) {
+      if (isKernelError(err, 'SNAPSHOT_CORRUPT')) return fail(record.eventSeq, record.stateHash, 'corrupt')
+      throw err
+    }
+    if (root.hash() !== record.stateHash) return fail(record.eventSeq, record.stateHash, root.hash())
+    const marker = recorded[record.eventSeq]
+    if (marker?.type !== EVENT_TYPES.snapshotCreated || marker.payload.state_hash !== record.stateHash || marker.payload.id !== id) {
+      return fail(record.eventSeq, record.stateHash, String(marker?.payload.state_hash ?? 'none'))
+    }
+    const prefixEnd = record.ledgerSeq + 1
+    if (recorded.length < prefixEnd || recorded[record.ledgerSeq]?.hash !== record.ledgerHead) {
+      return fail(record.ledgerSeq, record.ledgerHead, recorded[record.ledgerSeq]?.hash ?? 'none')
+    }
+    let ledger: KernelLedger
+    try {
+      ledger = (await this.#ledgers.open(createMemoryLedgerStorage(recorded.slice(0, prefixEnd)))).ledger
+    } catch (err) {
+      const seq = isKernelError(err) && typeof err.details?.firstBadSeq === 'number' ? err.details.firstBadSeq : 0
+      return fail(seq, recorded[seq]?.hash ?? 'none', 'unverifiable')
+    }
+    const state = registerSnapshot(root, { id, label: record.label, parent: record.state.parent, stateHash: record.stateHash, eventSeq: record.eventSeq })
+    const rngState = root.get(META_SECTION, 'rng') as unknown as RngState | undefined
+    const rng = rngState === undefined ? createSeededRng(this.genesis.seed) : restoreRng(rngState)
+    const roots = new Map<string, StateRoot>([[id, root]])
+    const scratch = this.#scratch(ledger, state, createVirtualClock(record.timestamp), rng, createMemorySnapshotStore())
+    scratch.#roots = roots
+    scratch.#recorded = recorded
+    const outcome = await replayRecorded(scratch, recorded, prefixEnd)
+    if (!outcome.ok) return fail(outcome.firstDivergentSeq, outcome.expected, outcome.actual, outcome.eventsReplayed)
+    return { ok: true, snapshotId: id, eventsReplayed: outcome.eventsReplayed, head: outcome.head }
+  }
+
+  #snapshotManager (): SnapshotManager {
+    return {
+      create: async (label?: string) => {
+        const res = await this.handle({ type: 'CreateSnapshot', ...(label !== undefined ? { label } : {}) })
+        if (res.disposition === 'rejected') throw new KernelError((res.error?.code ?? 'INTERNAL') as KernelErrorCode, res.error?.message ?? 'Snapshot rejected')
+        return res.result as SnapshotSummary
+      },
+      list: () => this.#exclusive(() => this.#listSnapshots()),
+      show: id => this.#exclusive(async () => {
+        const summary = await this.#summary(id)
+        const root = await this.#materialize(id)
+        return { ...summary, state: stateToJson(root) }
+      }),
+      diff: (fromId, toId) => this.#exclusive(async () => {
+        const a = await this.#materialize(fromId)
+        const b = await this.#materialize(toId)
+        const changes = diffStates(a, b, (x, y) => canonicalize(x) === canonicalize(y)).map(c => {
+          const out: StateDiff['changes'][number] = { path: `${c.section}/${c.key}` }
+          if (c.before !== undefined) out.before = c.before
+          if (c.after !== undefined) out.after = c.after
+          return out
+        })
+        return { from: fromId, to: toId, changes }
+      }),
+      replay: (id, options) => this.#exclusive(() => this.#replaySnapshot(id, options?.events)),
+      auth: id => this.#exclusive(async () => {
+        if (this.#signer === undefined) throw new KernelError('CONFIG_INVALID', 'Cannot authenticate snapshots: the kernel has no signer')
+        const r = await this.#record(id)
+        return await signToken({
+          typ: 'os2-snapshot-auth',
+          sub: r.id,
+          snapshot_content_hash: r.contentHash,
+          ledger_head: r.ledgerHead,
+          ledger_seq: r.ledgerSeq,
+          state_hash: r.stateHash,
+          genesis_hash: hashCanonical(this.genesis as unknown as CanonicalValue)
+        }, this.#signer)
+      }),
+      setReady: id => this.#exclusive(async () => {
+        await this.#record(id)
+        await this.#store.setReady(id)
+      })
+    }
+  }
+
+  // ---- views --------------------------------------------------------------
+
+  capabilities (): CapabilityInfo[] {
+    return this.registry.ids().map(id => {
+      const d = this.registry.get(id)
+      return { id, version: d.version, description: d.description, argsSchema: this.registry.argsSchema(id), limits: this.registry.limits(id), usage: this.#usage(id) }
+    })
+  }
+
+  grants (): Grant[] { return listGrants(this.#state) }
+
+  token (id: string): TokenStatus | undefined { return getToken(this.#state, id) }
+
+  tokens (): TokenStatus[] {
+    const sec = this.#state.section(TOKEN_SECTION)
+    return [...sec.values()].map(v => v as unknown as TokenStatus).sort((a, b) => a.submittedSeq - b.submittedSeq)
+  }
+
+  kv (namespace?: string): Array<{ namespace: string, key: string, value: CanonicalValue }> {
+    const sections = namespace === undefined
+      ? this.#state.sections().filter(s => s.startsWith(KV_PREFIX))
+      : [KV_PREFIX + namespace]
+    const out: Array<{ namespace: string, key: string, value: CanonicalValue }> = []
+    for (const section of sections) {
+      const sec = this.#state.section(section)
+      const ns = section.slice(KV_PREFIX.length)
+      for (const key of [...sec.keys()].sort()) out.push({ namespace: ns, key, value: sec.get(key) as CanonicalValue })
+    }
+    return out
+  }
+
+  stateHash (): string { return this.#state.hash() }
+
+  async close (): Promise<void> {
+    await this.#exclusive(async () => {
+      await this.#ledger.flush()
+      this.#closed = true
+      await this.#ledger.close?.()
+      await this.#storageOwned?.close()
+    })
+  }
+}
+
+/** Whole state as `{ section: { key: value } }`, sorted. */
+function stateToJson (root: StateRoot): CanonicalValue {
+  const out: Record<string, Record<string, CanonicalValue>> = {}
+  for (const [section, key, value] of root.entries()) {
+    const sec = out[section] ?? (out[section] = {})
+    sec[key] = value
+  }
+  return out
+}
+
+async function replayRecordedFromGenesis (scratch: DefaultKernel, recorded: readonly EventEnvelope[]): ReturnType<typeof replayRecorded> {
+  scratch.writeGenesis()
+  const produced = scratch.ledger.get(0)
+  const first = recorded[0]
+  if (produced === undefined || first === undefined || produced.hash !== first.hash) {
+    return { ok: false, eventsReplayed: 0, firstDivergentSeq: 0, expected: first?.hash ?? 'none', actual: produced?.hash ?? 'none', message: 'Replay produced a different genesis event' }
+  }
+  return await replayRecorded(scratch, recorded, 1)
+}
+
+function build (components: KernelComponents, init: KernelInit, ledger: KernelLedger, ledgers: LedgerFactory): DefaultKernel {
+  const descriptors = [...BUILTIN_CAPABILITIES, ...(init.descriptors ?? [])]
+  return new DefaultKernel({
+    genesis: init.genesis,
+    descriptors,
+    registry: createCapabilityRegistry(descriptors, init.genesis),
+    clock: components.clock ?? createVirtualClock(0),
+    rng: components.rng ?? createSeededRng(init.genesis.seed),
+    ledger,
+    state: createState(),
+    store: components.snapshots ?? createMemorySnapshotStore(),
+    signer: components.signer,
+    wallClock: components.wallClock,
+    ledgers,
+    storage: components.storage
+  })
+}
+
+/**
+ * Creates a kernel. On empty storage it writes the `genesis` event; on a
+ * ledger that already holds events it rebuilds the state by replaying every
+ * recorded input from genesis and checking that each produced hash equals the
+ * stored one. A torn tail the storage repaired is reported with an `alert` event.
+ *
+ * @throws KernelError `GENESIS_INVALID` when the ledger was made from another genesis, `REPLAY_DIVERGED` when replay does not reproduce it
+ * @example
+ * const kernel = await createKernel({}, { genesis: createGenesis({ seed: 42 }) })
+ * await kernel.handle({ type: 'GrantCapability', grant: { principal: 'agent', capability: 'kernel.state.put' } })
+ */
+export async function createKernel (components: KernelComponents, init: KernelInit): Promise<KernelHandle> {
+  const ledgers = components.ledgers ?? defaultLedgerFactory
+  const opened = components.storage === undefined ? { ledger: ledgers.create() } : await ledgers.open(components.storage)
+  const kernel = build(components, init, opened.ledger, ledgers)
+  if (kernel.ledger.size === 0) {
+    kernel.writeGenesis()
+  } else {
+    await kernel.rebuild()
+  }
+  const repaired = 'repaired' in opened ? opened.repaired : undefined
+  if (repaired !== undefined) {
+    kernel.appendAlert({ reason: 'torn_tail_repaired', segment: repaired.segment, dropped_bytes: repaired.droppedBytes, at_seq: repaired.atSeq })
+  }
+  await kernel.ledger.flush()
+  return kernel
+}
+
+/**
+ * Replays a whole recorded ledger from genesis in a scratch kernel and reports
+ * the first event whose hash differs (`snapshot-replay` from the beginning,
+ * `ledger-verify --replay`).
+ */
+export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: Pick<KernelComponents, 'ledgers' | 'wallClock'> = {}): Promise<ReplayReport> {
+  const ledgers = components.ledgers ?? defaultLedgerFactory
+  const recorded = [...events]
+  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, ledgers.create(), ledgers)
+  const outcome = await replayWith(scratch, recorded)
+  if (!outcome.ok) return { ok: false, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, firstDivergentSeq: outcome.firstDivergentSeq, expected: outcome.expected, actual: outcome.actual }
+  return { ok: true, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, head: outcome.head }
+}
+
+async function replayWith (scratch: DefaultKernel, recorded: readonly EventEnvelope[]): ReturnType<typeof replayRecorded> {
+  scratch.setRecorded(recorded)
+  return await replayRecordedFromGenesis(scratch, recorded)
+}

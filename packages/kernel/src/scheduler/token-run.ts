@@ -1,0 +1,194 @@
+import { canonicalize } from '@os2/crypto'
+import type { CanonicalValue } from '@os2/crypto'
+import { KernelError } from '../errors.ts'
+import type { Clock } from '../clock.ts'
+import type { EventEnvelope } from '../ledger/types.ts'
+import type { Grant } from '../kernel-types.ts'
+import type { KernelToken } from '../protocol/schemas.ts'
+import type { StateRoot } from '../state/kernel-state.ts'
+import { EVENT_TYPES } from '../events.ts'
+import { scopeGap, VIOLATION_CODES } from '../capabilities/grants.ts'
+import type { BudgetKind, CapabilityContext, InvocationScope } from '../capabilities/types.ts'
+
+export type Metered = Record<BudgetKind, number>
+
+/** Injected wall clock (milliseconds), owned by apps; the kernel core never reads time itself. */
+export interface WallClock { now(): number }
+
+/** What a token run needs from the kernel. */
+export interface TokenRunHooks {
+  clock: Clock
+  append(type: string, payload: Record<string, CanonicalValue | undefined>): EventEnvelope
+  /** During replay: the recorded event the ledger is about to reproduce, if any. */
+  recordedNext(): EventEnvelope | undefined
+  random(): number
+  wallClock: WallClock | undefined
+  maxPayloadBytes: number
+}
+
+export const KV_PREFIX = 'kv/'
+
+/** UTF-8 byte length of a string without allocating. */
+export function utf8Length (s: string): number {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) n += 1
+    else if (c < 0x800) n += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) { n += 4; i++ } else n += 3
+  }
+  return n
+}
+
+/** Throws the `BUDGET_EXCEEDED` error the scheduler turns into `resource_budget_exceeded`. */
+export function budgetExceeded (kind: BudgetKind, limit: number, used: number): KernelError {
+  return new KernelError('BUDGET_EXCEEDED', `Token budget exceeded: ${kind} used ${used} of ${limit}`, { details: { kind, limit, used } })
+}
+
+export function violation (reason: keyof typeof VIOLATION_CODES, detail: string, extra: Record<string, unknown> = {}): KernelError {
+  return new KernelError(VIOLATION_CODES[reason], `Capability violation (${reason}): ${detail}`, { details: { violation: reason, detail, ...extra } })
+}
+
+/**
+ * One token's execution: the handler context over a draft state. Writes go to
+ * the draft, which the scheduler commits only when the token completes.
+ */
+export class TokenRun implements CapabilityContext {
+  readonly token: KernelToken
+  readonly grant: Grant
+  readonly used: Metered = { tokens: 0, memory: 0, network: 0, wallClockMs: 0 }
+  readonly budget: Metered
+  draft: StateRoot
+  snapshotLabels: string[] = []
+  readonly #hooks: TokenRunHooks
+
+  constructor (token: KernelToken, grant: Grant, budget: Metered, draft: StateRoot, hooks: TokenRunHooks) {
+    this.token = token
+    this.grant = grant
+    this.budget = budget
+    this.draft = draft
+    this.#hooks = hooks
+  }
+
+  get tick (): number { return this.#hooks.clock.now() }
+  get maxPayloadBytes (): number { return this.#hooks.maxPayloadBytes }
+
+  charge (kind: BudgetKind, amount: number): void {
+    if (!Number.isSafeInteger(amount) || amount < 0) throw new RangeError(`Cannot charge ${amount} ${kind}: amount must be a non-negative integer`)
+    this.used[kind] += amount
+    if (kind === 'tokens' && amount > 0) this.#hooks.clock.advance(amount)
+    if (this.used[kind] > this.budget[kind]) throw budgetExceeded(kind, this.budget[kind], this.used[kind])
+  }
+
+  checkScope (scope: InvocationScope): void {
+    const gap = scopeGap(this.grant.scope, scope)
+    if (gap !== undefined) throw violation('out_of_scope', `${gap} is outside the scope of grant ${this.grant.id}`, { grantId: this.grant.id })
+  }
+
+  #ns (namespace: string): string {
+    this.checkScope({ namespaces: [namespace] })
+    return KV_PREFIX + namespace
+  }
+
+  get (namespace: string, key: string): CanonicalValue | undefined {
+    const section = this.#ns(namespace)
+    this.charge('tokens', 1)
+    return this.draft.get(section, key)
+  }
+
+  put (namespace: string, key: string, value: CanonicalValue): void {
+    const section = this.#ns(namespace)
+    const encoded = canonicalize(value)
+    const bytes = utf8Length(encoded)
+    if (bytes > this.#hooks.maxPayloadBytes) {
+      throw new KernelError('PAYLOAD_TOO_LARGE', `Cannot store ${namespace}/${key}: value is ${bytes} bytes, the limit is ${this.#hooks.maxPayloadBytes}`)
+    }
+    this.charge('tokens', 1)
+    this.charge('memory', bytes + utf8Length(key))
+    this.draft = this.draft.set(section, key, value)
+  }
+
+  delete (namespace: string, key: string): boolean {
+    const section = this.#ns(namespace)
+    this.charge('tokens', 1)
+    const existed = this.draft.has(section, key)
+    this.draft = this.draft.delete(section, key)
+    return existed
+  }
+
+  list (namespace: string, options: { prefix?: string, limit?: number } = {}): Array<{ key: string, value: CanonicalValue }> {
+    const section = this.#ns(namespace)
+    this.charge('tokens', 1)
+    const sec = this.draft.section(section)
+    const prefix = options.prefix ?? ''
+    const keys = [...sec.keys()].filter(k => k.startsWith(prefix)).sort()
+    const limited = options.limit === undefined ? keys : keys.slice(0, options.limit)
+    this.charge('tokens', Math.floor(limited.length / 100))
+    return limited.map(key => ({ key, value: sec.get(key) as CanonicalValue }))
+  }
+
+  emit (name: string, data: CanonicalValue = null): void {
+    const bytes = utf8Length(canonicalize(data))
+    if (bytes > this.#hooks.maxPayloadBytes) {
+      throw new KernelError('PAYLOAD_TOO_LARGE', `Cannot emit ${name}: data is ${bytes} bytes, the limit is ${this.#hooks.maxPayloadBytes}`)
+    }
+    this.charge('tokens', 1)
+    this.#hooks.append(EVENT_TYPES.custom, { name, data })
+  }
+
+  sleep (ticks: number): void {
+    if (!Number.isSafeInteger(ticks) || ticks < 0) throw new RangeError(`Cannot sleep ${ticks} ticks: ticks must be a non-negative integer`)
+    this.charge('tokens', 1)
+    this.#hooks.clock.advance(ticks)
+  }
+
+  random (): number {
+    this.charge('tokens', 1)
+    return this.#hooks.random()
+  }
+
+  snapshot (label?: string): void {
+    this.charge('tokens', 1)
+    this.snapshotLabels.push(label ?? `token ${this.token.id}`)
+  }
+
+  async external<T extends CanonicalValue> (name: string, fn: () => Promise<T> | T, options: { host?: string } = {}): Promise<T> {
+    if (options.host !== undefined) this.checkScope({ hosts: [options.host] })
+    this.charge('tokens', 1)
+    const recorded = this.#hooks.recordedNext()
+    let result: CanonicalValue
+    let error: string | undefined
+    let elapsed = 0
+    if (recorded !== undefined) {
+      if (recorded.type !== EVENT_TYPES.externalResult || recorded.payload.name !== name) {
+        throw new KernelError('REPLAY_DIVERGED', `Replay expected an external result for ${name} at seq ${recorded.seq}, the ledger holds ${recorded.type}`)
+      }
+      result = (recorded.payload.result ?? null) as CanonicalValue
+      error = typeof recorded.payload.error === 'string' ? recorded.payload.error : undefined
+      elapsed = typeof recorded.payload.wall_clock_ms === 'number' ? recorded.payload.wall_clock_ms : 0
+    } else {
+      const wall = this.#hooks.wallClock
+      const t0 = wall?.now() ?? 0
+      try {
+        result = await fn()
+        canonicalize(result)
+      } catch (err) {
+        result = null
+        error = err instanceof Error ? err.message : String(err)
+      }
+      elapsed = wall === undefined ? 0 : Math.max(0, Math.round(wall.now() - t0))
+    }
+    const bytes = utf8Length(canonicalize(result))
+    this.#hooks.append(EVENT_TYPES.externalResult, {
+      name,
+      result,
+      bytes,
+      wall_clock_ms: elapsed,
+      ...(error !== undefined ? { error } : {})
+    })
+    this.charge('network', bytes)
+    this.charge('wallClockMs', elapsed)
+    if (error !== undefined) throw new KernelError('HANDLER_FAILED', `External call ${name} failed: ${error}`)
+    return result as T
+  }
+}
