@@ -25,6 +25,7 @@ export const KERNEL_ERROR_CODES = {
   TOKEN_NOT_CANCELLABLE: 'The token has already finished',
   DEPENDENCY_FAILED: 'A token this one runs after did not complete',
   HANDLER_FAILED: 'The capability handler threw',
+  TOKEN_CANCELLED: 'The token was cancelled',
   // ledger
   LEDGER_CHAIN_BROKEN: 'The hash chain does not verify',
   LEDGER_CORRUPT: 'The ledger file cannot be parsed',
@@ -34,6 +35,7 @@ export const KERNEL_ERROR_CODES = {
   SNAPSHOT_VERSION: 'The snapshot format version is not supported',
   SNAPSHOT_CORRUPT: 'The snapshot file does not match its content hash',
   REPLAY_DIVERGED: 'Replay produced a different hash than the ledger',
+  SNAPSHOT_AUTH_INVALID: 'The snapshot auth token does not verify or does not bind this snapshot',
   // genesis / data dir
   GENESIS_INVALID: 'The genesis file is missing or invalid',
   DATA_DIR_MISSING: 'The data dir does not exist or was never initialised',

@@ -37,7 +37,7 @@ import type { SnapshotStore } from './snapshots/snapshot-store.ts'
 import { lastSnapshotId, META_SECTION, nextSnapshotId, registerSnapshot, snapshotCount } from './snapshots/register-snapshot.ts'
 import { replayRecorded } from './replay.ts'
 import type { ReplayTarget } from './replay.ts'
-import { createMemoryLedgerStorage } from './memory-ledger-storage.ts'
+import { createLedger, verifyEvents } from './ledger/index.ts'
 
 /** Collaborators. Everything is optional; the defaults make an in-memory kernel. */
 export interface KernelComponents {
@@ -502,7 +502,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     if (TERMINAL.has(status.state)) return this.#reject('TOKEN_NOT_CANCELLABLE', `Cannot cancel ${tokenId}: it has already ${status.state}`, info)
     const ids = { capability_id: status.token.capability, token_id: tokenId }
     this.#append(EVENT_TYPES.request, info, ids)
-    const error = { code: 'CANCELLED', message: reason ?? 'Cancelled by request' }
+    const error = { code: 'TOKEN_CANCELLED', message: reason ?? 'Cancelled by request' }
     this.#state = putToken(this.#state, { ...status, state: 'cancelled', error }).delete(QUEUE_SECTION, tokenId)
     this.#append(EVENT_TYPES.cancelled, { ...(reason !== undefined ? { reason } : {}), was: status.state }, ids)
     this.#cascade(tokenId)
@@ -695,13 +695,12 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     if (recorded.length < prefixEnd || recorded[record.ledgerSeq]?.hash !== record.ledgerHead) {
       return fail(record.ledgerSeq, record.ledgerHead, recorded[record.ledgerSeq]?.hash ?? 'none')
     }
-    let ledger: KernelLedger
-    try {
-      ledger = (await this.#ledgers.open(createMemoryLedgerStorage(recorded.slice(0, prefixEnd)))).ledger
-    } catch (err) {
-      const seq = isKernelError(err) && typeof err.details?.firstBadSeq === 'number' ? err.details.firstBadSeq : 0
-      return fail(seq, recorded[seq]?.hash ?? 'none', 'unverifiable')
+    const prefix = recorded.slice(0, prefixEnd)
+    if (events !== undefined) {
+      const verified = verifyEvents(prefix)
+      if (!verified.ok) return fail(verified.firstBadSeq, recorded[verified.firstBadSeq]?.hash ?? 'none', verified.reason)
     }
+    const ledger: KernelLedger = createLedger({}, { events: prefix })
     const state = registerSnapshot(root, { id, label: record.label, parent: record.state.parent, stateHash: record.stateHash, eventSeq: record.eventSeq })
     const rngState = root.get(META_SECTION, 'rng') as unknown as RngState | undefined
     const rng = rngState === undefined ? createSeededRng(this.genesis.seed) : restoreRng(rngState)
@@ -796,8 +795,8 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     await this.#exclusive(async () => {
       await this.#ledger.flush()
       this.#closed = true
-      await this.#ledger.close?.()
-      await this.#storageOwned?.close()
+      if (this.#ledger.close !== undefined) await this.#ledger.close()
+      else await this.#storageOwned?.close()
     })
   }
 }
