@@ -1,0 +1,373 @@
+# The Python side of an OS2 sandbox session.
+#
+# Executed once per session by host.mjs, in a private namespace. `setup`
+# returns the hooks the host calls: begin/exec_user/end for each run,
+# request_stop (output cap) and harden (defence in depth before user code).
+#
+# Layout rule: the frame directly under user code (exec_user) must not reach
+# the metering state, so begin/end (which own it) are called by the host,
+# never from exec_user.
+
+
+def setup(config_json):
+    import base64, builtins, datetime, hashlib, json, os, random, secrets, sys, tempfile, time, traceback, types, uuid  # noqa: E401,F401
+    import _pydatetime
+    import functools
+
+    cfg = json.loads(config_json)
+    seed = cfg['seed']
+    epoch_ns = int(cfg['epochNs'])
+
+    # ------------------------------------------------------------ bridge
+    dev = os.open('/dev/os2', os.O_RDWR)
+    _write, _read, _dumps, _loads = os.write, os.read, json.dumps, json.loads
+
+    def channel_send(msg):
+        data = (_dumps(msg, separators=(',', ':'), ensure_ascii=True) + '\n').encode()
+        while data:
+            data = data[_write(dev, data):]
+
+    def channel_recv():
+        buf = b''
+        while not buf.endswith(b'\n'):
+            part = _read(dev, 65536)
+            if not part:
+                raise RuntimeError('The OS2 syscall bridge is closed')
+            buf += part
+        return _loads(buf)
+
+    def report(kind, detail):
+        channel_send({'t': 'violation', 'kind': kind, 'detail': str(detail)[:500]})
+
+    # ------------------------------------------------------------ os2 module
+    class CapabilityError(Exception):
+        """A kernel capability call was refused or failed."""
+
+        def __init__(self, code, message):
+            super().__init__(f'{code}: {message}')
+            self.code = code
+            self.message = message
+
+    seq = [0]
+
+    def invoke(capability, args=None):
+        """Call a kernel capability; returns its JSON value or raises CapabilityError."""
+        seq[0] += 1
+        channel_send({'t': 'call', 'id': seq[0], 'capability': str(capability), 'args': {} if args is None else args})
+        reply = channel_recv()
+        if reply.get('ok'):
+            return reply.get('value')
+        err = reply.get('error') or {}
+        raise CapabilityError(str(err.get('code', 'INTERNAL')), str(err.get('message', '')))
+
+    def emit(type, payload=None):
+        """Append a custom event to the running token."""
+        return invoke('kernel.emit', {'type': str(type), 'payload': payload})
+
+    class State:
+        """Kernel key/value state, reached through kernel.state.* capabilities."""
+
+        def get(self, key, default=None):
+            value = invoke('kernel.state.get', {'key': str(key)})
+            return default if value is None else value
+
+        def put(self, key, value):
+            invoke('kernel.state.put', {'key': str(key), 'value': value})
+
+        def delete(self, key):
+            invoke('kernel.state.delete', {'key': str(key)})
+
+    class FetchResponse:
+        def __init__(self, value):
+            self.status = int(value.get('status', 0))
+            self.headers = dict(value.get('headers') or {})
+            self.body = value.get('body', '')
+
+        def text(self):
+            return self.body
+
+        def json(self):
+            return _loads(self.body)
+
+    def fetch(url, method='GET', headers=None, body=None):
+        """HTTP through the kernel's net.fetch capability (host allow-list in the grant)."""
+        return FetchResponse(invoke('net.fetch', {'url': str(url), 'method': str(method), 'headers': dict(headers or {}), 'body': body}))
+
+    os2 = types.ModuleType('os2', 'The OS2 syscall bridge: every call goes to the kernel.')
+    os2.invoke = invoke
+    os2.emit = emit
+    os2.state = State()
+    os2.fetch = fetch
+    os2.CapabilityError = CapabilityError
+    sys.modules['os2'] = os2
+
+    # ------------------------------------------------------ determinism
+    random.seed(f'os2-random:{seed}')
+
+    ustate = {'n': 0, 'pool': b''}
+
+    def urandom(size):
+        """Seeded stand-in for os.urandom (a SHA-256 counter stream)."""
+        size = int(size)
+        if size < 0:
+            raise ValueError('negative argument not allowed')
+        out = ustate['pool']
+        while len(out) < size:
+            out += hashlib.sha256(f'os2-urandom:{seed}:{ustate["n"]}'.encode()).digest()
+            ustate['n'] += 1
+        ustate['pool'] = out[size:]
+        return out[:size]
+
+    os.urandom = urandom
+    random._urandom = urandom
+
+    # Virtual clock: starts at the tick the parent passed and advances 1 µs
+    # per reading (and by the requested amount on sleep), so loops that wait
+    # on the clock terminate and every run reads the same times.
+    clock = [epoch_ns]
+
+    def time_ns():
+        clock[0] += 1000
+        return clock[0]
+
+    def time_s():
+        return time_ns() / 1e9
+
+    def monotonic_ns():
+        return time_ns() - epoch_ns
+
+    def monotonic():
+        return monotonic_ns() / 1e9
+
+    def sleep(secs):
+        if secs < 0:
+            raise ValueError('sleep length must be non-negative')
+        clock[0] += int(secs * 1e9)
+
+    _localtime, _gmtime, _ctime, _asctime, _strftime = time.localtime, time.gmtime, time.ctime, time.asctime, time.strftime
+
+    def localtime(secs=None):
+        return _localtime(time_s() if secs is None else secs)
+
+    def gmtime(secs=None):
+        return _gmtime(time_s() if secs is None else secs)
+
+    def ctime(secs=None):
+        return _ctime(time_s() if secs is None else secs)
+
+    def asctime(t=None):
+        return _asctime(localtime() if t is None else t)
+
+    def strftime(fmt, t=None):
+        return _strftime(fmt, localtime() if t is None else t)
+
+    time.time, time.time_ns = time_s, time_ns
+    time.monotonic, time.monotonic_ns = monotonic, monotonic_ns
+    time.perf_counter, time.perf_counter_ns = monotonic, monotonic_ns
+    time.process_time, time.process_time_ns = monotonic, monotonic_ns
+    time.thread_time, time.thread_time_ns = monotonic, monotonic_ns
+    time.sleep = sleep
+    time.localtime, time.gmtime, time.ctime, time.asctime, time.strftime = localtime, gmtime, ctime, asctime, strftime
+    # The C datetime reads the OS clock directly; the pure-Python one reads
+    # time.time(), which is now virtual.
+    for name in ('date', 'datetime', 'time', 'timedelta', 'timezone', 'tzinfo', 'UTC', 'MINYEAR', 'MAXYEAR'):
+        setattr(datetime, name, getattr(_pydatetime, name))
+
+    # ------------------------------------------------------------ metering
+    mon = sys.monitoring
+    E = mon.events
+    TOOL = 4
+    EVENTS = E.PY_START | E.JUMP
+    _set_events = mon.set_events
+
+    class ResourceLimitExceeded(BaseException):
+        """Raised on every metered event once a run is over budget; catching it does not help."""
+
+    m = {'units': 0, 'limit': 0, 'reason': None, 'stop_units': 0, 'running': False}
+    units = 0
+    limit = 0
+
+    def stop():
+        if m['reason'] is None:
+            m['reason'] = 'budget'
+            m['stop_units'] = units
+            channel_send({'t': 'stop', 'reason': 'budget', 'units': limit})
+        raise ResourceLimitExceeded(f'Unit budget of {limit} exhausted')
+
+    def on_start(code, offset):
+        nonlocal units
+        units += 1
+        if units > limit:
+            stop()
+
+    def on_jump(code, src, dst):
+        nonlocal units
+        units += 1
+        if units > limit:
+            stop()
+
+    mon.use_tool_id(TOOL, 'os2-meter')
+    mon.register_callback(TOOL, E.PY_START, on_start)
+    mon.register_callback(TOOL, E.JUMP, on_jump)
+
+    user_ns = {'__name__': '__main__', '__builtins__': builtins}
+
+    def begin(budget, argv_json):
+        nonlocal units, limit
+        units = 0
+        limit = int(budget)
+        m['reason'] = None
+        m['running'] = True
+        sys.argv = ['<script>'] + _loads(argv_json)
+        _set_events(TOOL, EVENTS)
+
+    _compile, _exec = compile, exec
+
+    def exec_user(code):
+        try:
+            _exec(_compile(code, '<script>', 'exec'), user_ns)
+        except BaseException as e:
+            return e
+        return None
+
+    def request_stop(reason):
+        nonlocal limit
+        if m['running'] and m['reason'] is None:
+            m['reason'] = reason
+            m['stop_units'] = units
+            limit = -1
+
+    def flush():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+
+    def format_exc(exc):
+        tb = exc.__traceback__
+        # Drop the harness frame so the trace starts in the user's script.
+        if tb is not None and tb.tb_frame.f_code is exec_user.__code__:
+            tb = tb.tb_next
+        return ''.join(traceback.format_exception(type(exc), exc, tb))
+
+    def end(exc):
+        _set_events(TOOL, 0)
+        m['running'] = False
+        used = units
+        result = {'status': 'ok', 'units': used}
+        reason = m['reason']
+        if reason == 'budget':
+            result = {'status': 'budget_exceeded', 'units': limit,
+                      'error': {'code': 'BUDGET_EXCEEDED', 'message': f'Unit budget of {limit} exhausted', 'pythonType': 'ResourceLimitExceeded'}}
+        elif reason == 'output':
+            result = {'status': 'budget_exceeded', 'units': m['stop_units'],
+                      'error': {'code': 'OUTPUT_LIMIT_EXCEEDED', 'message': 'Output limit exceeded: the run was stopped', 'pythonType': 'ResourceLimitExceeded'}}
+        elif isinstance(exc, SystemExit) and exc.code in (None, 0):
+            pass
+        elif exc is not None:
+            ptype = type(exc).__name__
+            if isinstance(exc, SystemExit):
+                code, message = 'PYTHON_EXIT', f'The script exited with status {exc.code}'
+            elif isinstance(exc, SyntaxError):
+                code = 'PYTHON_SYNTAX_ERROR'
+                message = f'{ptype}: {exc.msg} (line {exc.lineno})'
+            else:
+                code = 'PYTHON_EXCEPTION'
+                message = ''.join(traceback.format_exception_only(type(exc), exc)).strip()
+            try:
+                sys.stderr.write(format_exc(exc))
+            except BaseException:
+                pass
+            result = {'status': 'error', 'units': used, 'error': {'code': code, 'message': message[:4000], 'pythonType': ptype}}
+        flush()
+        return _dumps(result)
+
+    # --------------------------------------------------------- hardening
+    BLOCKED = frozenset({'js', 'pyodide_js', 'pyodide', '_pyodide', '_pyodide_core', 'ctypes', '_ctypes',
+                         'micropip', 'pyodide_http', '_testcapi', '_testinternalcapi', '_testlimitedcapi'})
+    ROOTS = ('/session', '/tmp', '/home/pyodide', '/lib', '/dev/null', '/dev/urandom', '/dev/random',
+             '/dev/zero', '/dev/stdin', '/dev/stdout', '/dev/stderr', '/dev/tty', '/dev/shm')
+    PROCESS = frozenset({'os.system', 'os.exec', 'os.posix_spawn', 'os.spawn', 'os.fork', 'os.forkpty',
+                         'subprocess.Popen', 'os.kill', 'os.killpg', 'pty.spawn', 'os.startfile'})
+    NETWORK = frozenset({'socket.__new__', 'socket.connect', 'socket.bind', 'socket.sendto', 'socket.sendmsg',
+                         'socket.getaddrinfo', 'socket.gethostbyname', 'socket.gethostbyaddr', 'socket.getnameinfo'})
+    INTROSPECTION = frozenset({'gc.get_objects', 'gc.get_referrers', 'gc.get_referents', 'sys.monitoring.register_callback',
+                               'sys._current_frames', 'sys.remote_exec'})
+    PATHS1 = frozenset({'open', 'os.listdir', 'os.scandir', 'os.remove', 'os.mkdir', 'os.rmdir', 'os.chmod',
+                        'os.chown', 'os.truncate', 'os.utime', 'os.chdir', 'os.chflags', 'os.setxattr', 'os.removexattr',
+                        'shutil.rmtree', 'shutil.copyfile', 'shutil.copytree', 'shutil.move', 'os.mkfifo', 'os.mknod'})
+    PATHS2 = frozenset({'os.rename', 'os.symlink', 'os.link'})
+    WATCH = PROCESS | NETWORK | INTROSPECTION | PATHS1 | PATHS2 | {'import'} | {'ctypes.dlopen', 'ctypes.dlsym', 'ctypes.cdata'}
+    _normpath, _join, _getcwd, _fsdecode = os.path.normpath, os.path.join, os.getcwd, os.fsdecode
+
+    def allowed_path(p):
+        if isinstance(p, int):
+            return True
+        try:
+            p = _fsdecode(p)
+        except Exception:
+            return False
+        full = _normpath(_join(_getcwd(), p))
+        return any(full == r or full.startswith(r + '/') for r in ROOTS)
+
+    def audit(event, args):
+        if event not in WATCH:
+            return
+        if event == 'import':
+            name = str(args[0])
+            if name.split('.')[0] in BLOCKED:
+                report('forbidden_import', name)
+                raise ImportError(f"Module '{name}' is not available in the OS2 sandbox")
+        elif event in PATHS1 or event in PATHS2:
+            paths = args[:2] if event in PATHS2 else args[:1]
+            for p in paths:
+                if not allowed_path(p):
+                    report('fs_outside_session', f'{event} {p!r}')
+                    raise PermissionError(f'Access to {p!r} is denied by the OS2 sandbox: only /session is writable host storage')
+        elif event in PROCESS:
+            report('process_spawn', f'{event} {str(args)[:200]}')
+            raise PermissionError(f'{event} is denied by the OS2 sandbox: processes cannot be spawned')
+        elif event in NETWORK:
+            report('network', f'{event} {str(args)[:200]}')
+            raise PermissionError(f'{event} is denied by the OS2 sandbox: use os2.fetch')
+        else:
+            report('introspection', event)
+            raise PermissionError(f'{event} is denied by the OS2 sandbox')
+
+    def harden():
+        for name in list(sys.modules):
+            if name.split('.')[0] in BLOCKED:
+                del sys.modules[name]
+        sys.meta_path[:] = [f for f in sys.meta_path
+                            if str(getattr(type(f), '__module__', '')).split('.')[0] not in BLOCKED
+                            and str(getattr(f, '__module__', '')).split('.')[0] not in BLOCKED]
+        # Hide the metering tool from user code: a namespace like
+        # sys.monitoring whose calls refuse our tool id.
+        real = mon
+
+        def guard(fn):
+            def guarded(tool_id, *args):
+                if tool_id == TOOL:
+                    report('metering_tamper', f'sys.monitoring.{fn.__name__}({tool_id})')
+                    raise ValueError(f'Tool id {tool_id} is reserved by the OS2 sandbox')
+                return fn(tool_id, *args)
+            guarded.__name__ = fn.__name__
+            return guarded
+        fake = types.ModuleType('sys.monitoring')
+        for k in dir(real):
+            if not k.startswith('__'):
+                v = getattr(real, k)
+                setattr(fake, k, guard(v) if callable(v) and k not in ('events',) else v)
+        sys.monitoring = fake
+        sys.addaudithook(audit)
+
+    import_names = set(sys.modules)  # noqa: F841  (kept for debugging)
+    return {
+        'begin': begin,
+        'exec_user': exec_user,
+        'end': end,
+        'meter_off': functools.partial(_set_events, TOOL, 0),
+        'request_stop': request_stop,
+        'harden': harden,
+    }

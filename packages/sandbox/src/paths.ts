@@ -1,0 +1,25 @@
+import { createRequire } from 'node:module'
+import { realpathSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const require = createRequire(import.meta.url)
+
+/** Where the Pyodide distribution lives (read-only for the child). */
+export function pyodideDir (): string {
+  return realpathSync(dirname(require.resolve('pyodide')))
+}
+
+export function pyodideVersion (): string {
+  const pkg = JSON.parse(readFileSync(join(pyodideDir(), 'package.json'), 'utf8')) as { version: string }
+  return pkg.version
+}
+
+/** The folder holding the child host script and its Python harness. */
+export function childDir (): string {
+  return realpathSync(join(dirname(fileURLToPath(import.meta.url)), 'child'))
+}
+
+export function hostScript (): string {
+  return join(childDir(), 'host.mjs')
+}

@@ -1,0 +1,185 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Readable, Writable } from 'node:stream'
+import { SandboxError } from './errors.ts'
+import { describeIsolation } from './isolation.ts'
+import { childDir, hostScript, pyodideDir } from './paths.ts'
+
+/** A line the child sent on fd 3, or the synthetic `exit` when the process is gone. */
+export type ChildMessage =
+  | { t: 'loaded', ms: number, snapshot: boolean }
+  | { t: 'snapshot', bytes: number, ms: number }
+  | { t: 'ready' }
+  | { t: 'out', s: 'stdout' | 'stderr', b: string }
+  | { t: 'output_limit', limit: number }
+  | { t: 'violation', kind: string, detail: string }
+  | { t: 'stop', reason: string, units: number }
+  | { t: 'call', id: number, capability: string, args: unknown }
+  | { t: 'done', id: number, status: string, units: number, error?: { code: string, message: string, pythonType?: string }, fatal?: boolean }
+  | { t: 'exit', code: number | null, signal: string | null, killReason: string | undefined, stderr: string }
+
+export interface SpawnOptions {
+  /** Host folder mounted at /session (read-write); a fresh temp dir when absent. */
+  scratchDir?: string
+  /** Snapshot to restore from; absent = plain loadPyodide. */
+  snapshotPath?: string
+  /** V8 old-space cap for the child in MiB. */
+  maxOldSpaceMb?: number
+  /** Pre-compile the paths a first run needs (pooled processes have time to spare). */
+  warm?: boolean
+  /** Internal: make a snapshot at this path and exit. */
+  makeSnapshotAt?: string
+}
+
+/** One child OS process running the Pyodide host. */
+export interface SessionProcess {
+  readonly pid: number
+  readonly scratchDir: string
+  readonly exited: boolean
+  send: (msg: Record<string, unknown>) => void
+  /** The next message, in order; resolves with `exit` once the process is gone. */
+  next: () => Promise<ChildMessage>
+  /** SIGKILL, remembering why (reported in the `exit` message). */
+  kill: (reason: string) => void
+  /** Resident set size in bytes, from /proc; undefined when unknown. */
+  rss: () => Promise<number | undefined>
+  /** Kills the process if alive and removes the scratch dir it created. */
+  dispose: () => void
+}
+
+class ChildSession implements SessionProcess {
+  readonly pid: number
+  readonly scratchDir: string
+  private readonly proc: ChildProcess
+  private readonly ownsScratch: boolean
+  private readonly queue: ChildMessage[] = []
+  private readonly waiters: Array<(m: ChildMessage) => void> = []
+  private buffer = ''
+  private stderrTail = ''
+  private killReason: string | undefined
+  private gone = false
+
+  constructor (proc: ChildProcess, scratchDir: string, ownsScratch: boolean) {
+    this.proc = proc
+    this.scratchDir = scratchDir
+    this.ownsScratch = ownsScratch
+    if (proc.pid === undefined) throw new SandboxError('SANDBOX_START_FAILED', 'Cannot start the sandbox process: no pid')
+    this.pid = proc.pid
+    const fromChild = proc.stdio[3] as Readable
+    fromChild.setEncoding('utf8')
+    fromChild.on('data', (chunk: string) => { this.onData(chunk) })
+    proc.stderr?.setEncoding('utf8')
+    proc.stderr?.on('data', (chunk: string) => { this.stderrTail = (this.stderrTail + chunk).slice(-4000) })
+    ;(proc.stdio[4] as Writable).on('error', () => { /* the child is gone; exit reports it */ })
+    proc.on('close', (code, signal) => {
+      this.gone = true
+      if (this.buffer.trim() !== '') this.onData('\n')
+      this.push({ t: 'exit', code, signal, killReason: this.killReason, stderr: this.stderrTail })
+    })
+    proc.on('error', (err) => { this.stderrTail += `\n${err.message}` })
+  }
+
+  get exited (): boolean { return this.gone }
+
+  private onData (chunk: string): void {
+    this.buffer += chunk
+    let nl = this.buffer.indexOf('\n')
+    while (nl >= 0) {
+      const line = this.buffer.slice(0, nl)
+      this.buffer = this.buffer.slice(nl + 1)
+      if (line.trim() !== '') {
+        try {
+          this.push(JSON.parse(line) as ChildMessage)
+        } catch {
+          this.push({ t: 'violation', kind: 'protocol', detail: `Unparsable message from the sandbox: ${line.slice(0, 200)}` })
+        }
+      }
+      nl = this.buffer.indexOf('\n')
+    }
+  }
+
+  private push (msg: ChildMessage): void {
+    const waiter = this.waiters.shift()
+    if (waiter !== undefined) waiter(msg)
+    else this.queue.push(msg)
+  }
+
+  send (msg: Record<string, unknown>): void {
+    if (this.gone) throw new SandboxError('SANDBOX_CLOSED', 'Cannot send to the sandbox: its process has exited')
+    ;(this.proc.stdio[4] as Writable).write(JSON.stringify(msg) + '\n')
+  }
+
+  next (): Promise<ChildMessage> {
+    const msg = this.queue.shift()
+    if (msg !== undefined) return Promise.resolve(msg)
+    return new Promise((resolve) => { this.waiters.push(resolve) })
+  }
+
+  kill (reason: string): void {
+    if (this.gone) return
+    this.killReason ??= reason
+    this.proc.kill('SIGKILL')
+  }
+
+  async rss (): Promise<number | undefined> {
+    try {
+      const status = await readFile(`/proc/${this.pid}/status`, 'utf8')
+      const m = /VmRSS:\s+(\d+) kB/.exec(status)
+      return m?.[1] === undefined ? undefined : Number(m[1]) * 1024
+    } catch {
+      return undefined
+    }
+  }
+
+  dispose (): void {
+    this.kill('disposed')
+    if (this.ownsScratch) {
+      try { rmSync(this.scratchDir, { recursive: true, force: true }) } catch { /* best effort */ }
+    }
+  }
+}
+
+/**
+ * Starts one sandbox child: Node's permission model (read: Pyodide, the
+ * child folder, the snapshot, the scratch dir; write: the scratch dir only;
+ * no child processes, no workers), an empty environment, and a fresh network
+ * namespace when the machine has one.
+ */
+export function spawnSessionProcess (opts: SpawnOptions = {}): SessionProcess {
+  const ownsScratch = opts.scratchDir === undefined
+  const scratchDir = realpathSync(opts.scratchDir ?? mkdtempSync(join(tmpdir(), 'os2-sbx-')))
+  const reads = [pyodideDir(), childDir(), scratchDir]
+  const writes = [scratchDir]
+  if (opts.snapshotPath !== undefined) reads.push(opts.snapshotPath)
+  if (opts.makeSnapshotAt !== undefined) {
+    const dir = join(opts.makeSnapshotAt, '..')
+    reads.push(dir)
+    writes.push(dir)
+  }
+  const nodeArgs = [
+    '--experimental-permission',
+    ...reads.map((p) => `--allow-fs-read=${p}`),
+    ...writes.map((p) => `--allow-fs-write=${p}`),
+    `--max-old-space-size=${opts.maxOldSpaceMb ?? 256}`,
+    '--disable-warning=ExperimentalWarning',
+    hostScript(),
+    JSON.stringify({
+      pyodideDir: pyodideDir(),
+      ...(opts.snapshotPath !== undefined ? { snapshotPath: opts.snapshotPath } : {}),
+      ...(opts.warm === true ? { warm: true } : {}),
+      ...(opts.makeSnapshotAt !== undefined ? { mode: 'make-snapshot', snapshotPath: opts.makeSnapshotAt } : {})
+    })
+  ]
+  const launcher = describeIsolation().networkNamespace.launcher
+  const [cmd, ...args] = launcher !== null ? [...launcher, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs]
+  const proc = spawn(cmd ?? process.execPath, args, {
+    env: {},
+    cwd: scratchDir,
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe']
+  })
+  return new ChildSession(proc, scratchDir, ownsScratch)
+}

@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { SandboxError } from './errors.ts'
+import { childDir, pyodideVersion } from './paths.ts'
+import { spawnSessionProcess } from './session-process.ts'
+
+/** Default folder for Pyodide memory snapshots. */
+export function defaultSnapshotDir (): string {
+  return join(tmpdir(), 'os2-sandbox-snapshots')
+}
+
+/**
+ * The snapshot file name is keyed by everything that shapes the restored
+ * memory: the Pyodide version, the Node version and the host/preload code.
+ */
+export function snapshotFileName (): string {
+  const h = createHash('sha256')
+  h.update(pyodideVersion()).update('\0').update(process.version).update('\0')
+  for (const f of ['host.mjs', 'preload.py', 'harness.py']) h.update(readFileSync(join(childDir(), f))).update('\0')
+  return `pyodide-${pyodideVersion()}-${h.digest('hex').slice(0, 16)}.snap`
+}
+
+const pending = new Map<string, Promise<string>>()
+
+/**
+ * Returns the path of a Pyodide memory snapshot, making it once (in a
+ * sandboxed child, ~3 s) if the cache folder does not have it yet.
+ *
+ * @throws SandboxError `SNAPSHOT_FAILED` when the child cannot make it
+ */
+export async function ensureSnapshot (dir: string = defaultSnapshotDir()): Promise<string> {
+  mkdirSync(dir, { recursive: true })
+  const path = join(realpathSync(dir), snapshotFileName())
+  if (existsSync(path)) return path
+  const inFlight = pending.get(path)
+  if (inFlight !== undefined) return await inFlight
+  const job = (async () => {
+    const child = spawnSessionProcess({ makeSnapshotAt: path })
+    try {
+      for (;;) {
+        const msg = await child.next()
+        if (msg.t === 'snapshot') continue
+        if (msg.t === 'exit') {
+          if (msg.code === 0 && existsSync(path)) return path
+          throw new SandboxError('SNAPSHOT_FAILED', `Cannot make the Pyodide snapshot: the child exited with ${String(msg.code ?? msg.signal)}: ${msg.stderr.slice(-500)}`)
+        }
+      }
+    } finally {
+      child.dispose()
+    }
+  })()
+  pending.set(path, job)
+  try {
+    return await job
+  } finally {
+    pending.delete(path)
+  }
+}
