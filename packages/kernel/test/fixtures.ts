@@ -1,0 +1,35 @@
+import { z } from 'zod'
+import { defineCapability } from '../src/index.ts'
+
+/** A network-like capability for tests: the "fetch" returns `size` bytes and is recorded as an external result. */
+export const testFetch = defineCapability({
+  id: 'test.fetch',
+  version: 1,
+  description: 'Test fetch: returns a body of the requested size through ctx.external',
+  args: z.strictObject({ host: z.string(), size: z.number().int().nonnegative() }),
+  scope: args => ({ hosts: [args.host] }),
+  handler: async (args, ctx) => {
+    const body = await ctx.external('fetch', () => 'x'.repeat(args.size), { host: args.host })
+    return { length: body.length }
+  }
+})
+
+/** Writes into whatever namespace it is told, without declaring it up front (runtime scope check). */
+export const testSneaky = defineCapability({
+  id: 'test.sneaky',
+  version: 1,
+  description: 'Writes to a namespace it does not declare',
+  args: z.strictObject({ namespace: z.string() }),
+  handler: (args, ctx) => { ctx.put(args.namespace, 'k', 1); return null }
+})
+
+/** Throws from the handler after writing. */
+export const testThrow = defineCapability({
+  id: 'test.throw',
+  version: 1,
+  description: 'Writes then throws',
+  args: z.strictObject({}),
+  handler: (_args, ctx) => { ctx.put('n', 'partial', 1); throw new Error('boom') }
+})
+
+export const TEST_DESCRIPTORS = [testFetch, testSneaky, testThrow]
