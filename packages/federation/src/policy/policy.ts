@@ -1,0 +1,86 @@
+import type * as Y from 'yjs'
+import { bundleIdOf, bundleUpdate, parseFederatedChange, verifyFederatedChange } from '../bundle/federated-change.ts'
+import { parseMemoryName } from '../memory/memory-ref.ts'
+import { scopeCovers } from './grant-book.ts'
+import { applyAndReport } from './touches.ts'
+import type { FederatedChange } from '../bundle/federated-change.ts'
+import type { MemoryRef } from '../memory/memory-ref.ts'
+import type { GrantView } from './grant-book.ts'
+import type { ReasonCode } from './verdict.ts'
+
+/** What policy needs to know about the receiver's state. */
+export interface PolicyContext {
+  grants: GrantView
+  maxBundleBytes: number
+  /** Last accepted seq from `origin` (0 when none). */
+  lastSeq(origin: string): number
+  /** `bundle_id` of the accepted bundle `seq` from `origin`, if any. */
+  acceptedId(origin: string, seq: number): string | undefined
+  /** A scratch document equal to the memory's current state; policy may change it (see `dirty`). */
+  scratch(memory: string): Y.Doc
+}
+
+export type PolicyOutcome =
+  | { kind: 'accepted', bundle: FederatedChange, ref: MemoryRef, update: Uint8Array, touches: string[] }
+  | { kind: 'held', reason: 'GAP_HELD' | 'DEPS_HELD', bundle: FederatedChange, detail: string, scratchDirty: boolean }
+  | { kind: 'rejected', reason: ReasonCode, detail: string, bundle: FederatedChange | null, scratchDirty: boolean }
+
+const capabilityFor = (ref: MemoryRef): string[] => ['memory.federate', `memory.${ref.kind}.write`]
+
+/**
+ * Decides one incoming bundle: size, shape, signature, sequence, grant, scope.
+ * When accepted, the update has been applied to `ctx.scratch(memory)`; on any
+ * other outcome with `scratchDirty` the scratch document must be rebuilt.
+ */
+export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | FederatedChange): PolicyOutcome {
+  let bundle: FederatedChange
+  if (input instanceof Uint8Array) {
+    const parsed = parseFederatedChange(input, ctx.maxBundleBytes)
+    if (!parsed.ok) return { kind: 'rejected', reason: parsed.reason, detail: parsed.detail, bundle: null, scratchDirty: false }
+    bundle = parsed.value
+  } else {
+    bundle = input
+  }
+  const reject = (reason: ReasonCode, detail: string, scratchDirty = false): PolicyOutcome => ({ kind: 'rejected', reason, detail, bundle, scratchDirty })
+
+  let ref: MemoryRef
+  try {
+    ref = parseMemoryName(bundle.memory)
+  } catch {
+    return reject('MALFORMED', 'invalid memory name')
+  }
+  if (bundleIdOf(bundle) !== bundle.bundle_id) return reject('MALFORMED', 'bundle_id does not match content')
+  if (bundle.update.length > ctx.maxBundleBytes) return reject('OVERSIZED', 'update larger than the bundle limit')
+  if (!verifyFederatedChange(bundle)) return reject('SIGNATURE_INVALID', 'signature does not verify against the origin key')
+
+  const last = ctx.lastSeq(bundle.origin)
+  if (bundle.seq <= last) {
+    return ctx.acceptedId(bundle.origin, bundle.seq) === bundle.bundle_id
+      ? reject('REPLAYED', `seq ${bundle.seq} already accepted`)
+      : reject('STALE_SEQ', `seq ${bundle.seq}, expected ${last + 1}`)
+  }
+  if (bundle.seq > last + 1) return { kind: 'held', reason: 'GAP_HELD', bundle, detail: `seq ${bundle.seq}, expected ${last + 1}`, scratchDirty: false }
+
+  const grant = ctx.grants.grant(bundle.grant.id)
+  if (grant === undefined || grant.principal !== bundle.origin) return reject('NO_GRANT', `no grant ${bundle.grant.id} for origin`)
+  if (!capabilityFor(ref).includes(grant.capability)) return reject('NO_GRANT', `grant ${grant.id} is for ${grant.capability}`)
+  if (grant.revoked || bundle.grant.version < grant.version) return reject('GRANT_REVOKED', `grant ${grant.id} revoked (version ${grant.version})`)
+  if (bundle.grant.version > grant.version) return reject('NO_GRANT', `grant ${grant.id} version ${bundle.grant.version} unknown`)
+  if (bundle.tick < grant.validFrom || (grant.validUntil !== null && bundle.tick >= grant.validUntil)) return reject('GRANT_EXPIRED', `tick ${bundle.tick} outside grant window`)
+  if (!scopeCovers(grant.scope.namespaces, ref.namespace) && !(grant.scope.namespaces ?? []).some(p => p.startsWith(`${ref.namespace}/`) || p.endsWith('*'))) {
+    return reject('OUT_OF_SCOPE', `namespace ${ref.namespace} not in grant scope`)
+  }
+
+  const update = bundleUpdate(bundle)
+  let report
+  try {
+    report = applyAndReport(ctx.scratch(bundle.memory), ref, update)
+  } catch {
+    return reject('MALFORMED', 'update does not decode', true)
+  }
+  if (report.violations.length > 0) return reject('OUT_OF_SCOPE', `update ${report.violations.join(', ')}`, true)
+  const uncovered = report.touches.filter(t => !scopeCovers(grant.scope.namespaces, t))
+  if (uncovered.length > 0) return reject('OUT_OF_SCOPE', `touches ${uncovered.slice(0, 3).join(', ')} outside the grant scope`, true)
+  if (report.pending) return { kind: 'held', reason: 'DEPS_HELD', bundle, detail: 'update depends on changes not yet received', scratchDirty: true }
+  return { kind: 'accepted', bundle, ref, update, touches: report.touches }
+}

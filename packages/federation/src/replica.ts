@@ -1,0 +1,341 @@
+import * as Y from 'yjs'
+import { DEFAULT_MAX_BUNDLE_BYTES, encodeFederatedChange, parseFederatedChange, signFederatedChange, bundleUpdate } from './bundle/federated-change.ts'
+import { parseRevocation } from './bundle/revocation.ts'
+import { createMemoryStore } from './memory/memory-store.ts'
+import { ROOT_NAME, memoryName, parseMemoryName } from './memory/memory-ref.ts'
+import { evaluateBundle } from './policy/policy.ts'
+import { scopeCovers } from './policy/grant-book.ts'
+import { createNullStorage } from './storage/replica-storage.ts'
+import type { FederatedChange } from './bundle/federated-change.ts'
+import type { Revocation } from './bundle/revocation.ts'
+import type { NodeIdentity } from './identity.ts'
+import type { FederationLedger } from './ledger-port.ts'
+import type { MemoryRef } from './memory/memory-ref.ts'
+import type { MemoryStore } from './memory/memory-store.ts'
+import type { GrantBook, RevocationOutcome } from './policy/grant-book.ts'
+import type { PolicyContext, PolicyOutcome } from './policy/policy.ts'
+import type { VerdictRecord } from './policy/verdict.ts'
+import type { ReplicaStorage } from './storage/replica-storage.ts'
+
+export interface FederationReplicaComponents {
+  identity: NodeIdentity
+  grants: GrantBook
+  ledger: FederationLedger
+  /** Virtual clock: the tick stamped on commits and bundles. */
+  clock: { now(): number }
+  storage?: ReplicaStorage
+}
+
+export interface FederationReplicaInit {
+  /** Largest accepted bundle, bytes (default 4 MiB). */
+  maxBundleBytes?: number
+  /** Most out-of-order bundles held per origin (default 10,000). */
+  maxHeldPerOrigin?: number
+}
+
+/** Called with every bundle this replica accepted or originated, to push onwards. */
+export type BundleListener = (bytes: Uint8Array, bundle: FederatedChange, from: string | null) => void
+/** Called when bundles from `origin` starting at `fromSeq` are missing. */
+export type WantListener = (origin: string, fromSeq: number, from: string | null) => void
+export type RevocationListener = (revocation: Revocation, from: string | null) => void
+
+/**
+ * One node's federated memories: local writes become signed bundles, incoming
+ * bundles pass policy before they merge, every verdict goes to the ledger.
+ */
+export interface FederationReplica {
+  readonly peerId: string
+  /** The memory documents (read them through the views; write only through `write`). */
+  readonly memories: MemoryStore
+  /**
+   * Applies `fn` to the memory in one Yjs transaction, commits it and signs a
+   * bundle for it; `undefined` when nothing changed.
+   */
+  write(ref: MemoryRef, fn: (doc: Y.Doc) => void): FederatedChange | undefined
+  /** Runs one incoming bundle (bytes from the network, or parsed) through policy. */
+  receive(input: Uint8Array | FederatedChange, from?: string): VerdictRecord
+  /** Learns a revocation (bytes or JSON); applied ones are persisted and relayed. */
+  receiveRevocation(input: Uint8Array | unknown, from?: string): RevocationOutcome | 'malformed'
+  /** Last accepted seq per origin, keys sorted. */
+  vector(): Record<string, number>
+  /** Encoded accepted bundles from `origin`, seq `fromSeq` onwards, at most `max`. */
+  bundleRange(origin: string, fromSeq: number, max: number): Uint8Array[]
+  /** Number of bundles held (gaps and missing dependencies). */
+  heldCount(): number
+  revocations(): Revocation[]
+  onBundle(listener: BundleListener): void
+  onWant(listener: WantListener): void
+  onRevocation(listener: RevocationListener): void
+  /** Writes each memory's Yjs state to storage. */
+  checkpoint(): void
+  close(): void
+}
+
+interface Accepted { id: string, bytes: Uint8Array }
+interface DepsHeld { bundle: FederatedChange, from: string | null, commitsAtAttempt: number }
+
+class DefaultFederationReplica implements FederationReplica {
+  readonly peerId: string
+  readonly memories: MemoryStore = createMemoryStore()
+  private readonly c: FederationReplicaComponents
+  private readonly storage: ReplicaStorage
+  private readonly maxBundleBytes: number
+  private readonly maxHeld: number
+  private readonly log = new Map<string, Accepted[]>()
+  private readonly gapHeld = new Map<string, Map<number, { bundle: FederatedChange, from: string | null }>>()
+  private readonly depsHeld = new Map<string, DepsHeld>()
+  private readonly shadows = new Map<string, Y.Doc>()
+  private readonly dirty = new Set<string>()
+  private readonly bundleListeners: BundleListener[] = []
+  private readonly wantListeners: WantListener[] = []
+  private readonly revocationListeners: RevocationListener[] = []
+  private readonly ctx: PolicyContext
+
+  constructor (components: FederationReplicaComponents, init: FederationReplicaInit) {
+    this.c = components
+    this.peerId = components.identity.peerId
+    this.storage = components.storage ?? createNullStorage()
+    this.maxBundleBytes = init.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES
+    this.maxHeld = init.maxHeldPerOrigin ?? 10_000
+    this.ctx = {
+      grants: components.grants,
+      maxBundleBytes: this.maxBundleBytes,
+      lastSeq: origin => this.log.get(origin)?.length ?? 0,
+      acceptedId: (origin, seq) => this.log.get(origin)?.[seq - 1]?.id,
+      scratch: memory => this.scratch(memory)
+    }
+    this.recover()
+  }
+
+  private recover (): void {
+    const { bundles, revocations } = this.storage.load()
+    for (const r of revocations) this.c.grants.applyRevocation(r)
+    const byMemory = new Map<string, Array<{ update: Uint8Array, author: string, tick: number }>>()
+    for (const bytes of bundles) {
+      const parsed = parseFederatedChange(bytes, Number.MAX_SAFE_INTEGER)
+      if (!parsed.ok) continue
+      const b = parsed.value
+      const entries = this.logOf(b.origin)
+      if (b.seq !== entries.length + 1) continue
+      entries.push({ id: b.bundle_id, bytes })
+      let items = byMemory.get(b.memory)
+      if (items === undefined) byMemory.set(b.memory, items = [])
+      items.push({ update: bundleUpdate(b), author: b.origin, tick: b.tick })
+    }
+    for (const [memory, items] of byMemory) this.memories.applyMany(memory, items)
+  }
+
+  private logOf (origin: string): Accepted[] {
+    let l = this.log.get(origin)
+    if (l === undefined) this.log.set(origin, l = [])
+    return l
+  }
+
+  private scratch (memory: string): Y.Doc {
+    let s = this.shadows.get(memory)
+    if (s === undefined || this.dirty.has(memory)) {
+      const ref = parseMemoryName(memory)
+      s = new Y.Doc()
+      if (ref.kind === 'kv' || ref.kind === 'vector') s.getMap(ROOT_NAME[ref.kind])
+      else if (ref.kind === 'episodic') s.getArray(ROOT_NAME.episodic)
+      else s.getText(ROOT_NAME.text)
+      Y.applyUpdate(s, Y.encodeStateAsUpdate(this.memories.doc(memory)))
+      this.shadows.set(memory, s)
+      this.dirty.delete(memory)
+    }
+    return s
+  }
+
+  private grantFor (ref: MemoryRef): { id: string, version: number } {
+    for (const g of this.c.grants.list()) {
+      if (g.principal !== this.peerId || g.revoked) continue
+      if (g.capability !== 'memory.federate' && g.capability !== `memory.${ref.kind}.write`) continue
+      if (scopeCovers(g.scope.namespaces, ref.namespace)) return { id: g.id, version: g.version }
+    }
+    return { id: 'none', version: 0 }
+  }
+
+  write (ref: MemoryRef, fn: (doc: Y.Doc) => void): FederatedChange | undefined {
+    const name = memoryName(ref)
+    const tick = this.c.clock.now()
+    const commit = this.memories.write(name, { author: this.peerId, tick }, fn)
+    if (commit === undefined) return undefined
+    const shadow = this.shadows.get(name)
+    if (shadow !== undefined && !this.dirty.has(name)) Y.applyUpdate(shadow, commit.update)
+    this.c.ledger.record('memory.commit', { memory: name, commit_id: commit.id, parents: commit.parents, author: commit.author, tick, update_hash: commit.updateHash })
+    const own = this.logOf(this.peerId)
+    const bundle = signFederatedChange({
+      origin: this.peerId,
+      memory: name,
+      seq: own.length + 1,
+      update: commit.update,
+      grant: this.grantFor(ref),
+      ledger_head: this.c.ledger.head(),
+      tick
+    }, this.c.identity.keyPair)
+    const bytes = encodeFederatedChange(bundle)
+    this.storage.appendBundle(bytes)
+    own.push({ id: bundle.bundle_id, bytes })
+    for (const l of this.bundleListeners) l(bytes, bundle, null)
+    return bundle
+  }
+
+  receive (input: Uint8Array | FederatedChange, from?: string): VerdictRecord {
+    const record = this.process(input, from ?? null, false)
+    if (record.verdict === 'accepted') this.drain()
+    return record
+  }
+
+  private process (input: Uint8Array | FederatedChange, from: string | null, retry: boolean): VerdictRecord {
+    const outcome = evaluateBundle(this.ctx, input)
+    const record = this.toRecord(outcome, from)
+    switch (outcome.kind) {
+      case 'accepted': {
+        const b = outcome.bundle
+        const bytes = input instanceof Uint8Array ? input : encodeFederatedChange(b)
+        const commit = this.memories.apply(b.memory, outcome.update, { author: b.origin, tick: b.tick })
+        this.storage.appendBundle(bytes)
+        this.logOf(b.origin).push({ id: b.bundle_id, bytes })
+        this.depsHeld.delete(b.origin)
+        this.gapHeld.get(b.origin)?.delete(b.seq)
+        this.c.ledger.record('federation.verdict', record as unknown as Record<string, string | number | null>)
+        this.c.ledger.record('memory.commit', { memory: b.memory, commit_id: commit.id, parents: commit.parents, author: b.origin, tick: b.tick, update_hash: commit.updateHash, bundle_id: b.bundle_id })
+        for (const l of this.bundleListeners) l(bytes, b, from)
+        break
+      }
+      case 'held': {
+        if (outcome.scratchDirty) this.dirty.add(outcome.bundle.memory)
+        const b = outcome.bundle
+        if (outcome.reason === 'GAP_HELD') {
+          let held = this.gapHeld.get(b.origin)
+          if (held === undefined) this.gapHeld.set(b.origin, held = new Map())
+          if (held.size >= this.maxHeld && !held.has(b.seq)) {
+            const full: VerdictRecord = { ...record, verdict: 'rejected', reason: 'HOLD_FULL', detail: `already holding ${held.size} bundles` }
+            this.c.ledger.record('federation.verdict', full as unknown as Record<string, string | number | null>)
+            return full
+          }
+          const fresh = !held.has(b.seq)
+          held.set(b.seq, { bundle: b, from })
+          if (fresh && !retry) this.c.ledger.record('federation.verdict', record as unknown as Record<string, string | number | null>)
+          const want = (this.log.get(b.origin)?.length ?? 0) + 1
+          for (const l of this.wantListeners) l(b.origin, want, from)
+        } else {
+          const fresh = this.depsHeld.get(b.origin)?.bundle.bundle_id !== b.bundle_id
+          this.depsHeld.set(b.origin, { bundle: b, from, commitsAtAttempt: this.memories.commits(b.memory).length })
+          if (fresh && !retry) this.c.ledger.record('federation.verdict', record as unknown as Record<string, string | number | null>)
+        }
+        break
+      }
+      case 'rejected':
+        if (outcome.scratchDirty && outcome.bundle !== null) this.dirty.add(outcome.bundle.memory)
+        this.c.ledger.record('federation.verdict', record as unknown as Record<string, string | number | null>)
+        break
+    }
+    return record
+  }
+
+  // Retries held bundles until nothing more can be accepted.
+  private drain (): void {
+    let progress = true
+    while (progress) {
+      progress = false
+      for (const [origin, held] of this.gapHeld) {
+        const next = held.get((this.log.get(origin)?.length ?? 0) + 1)
+        if (next === undefined) {
+          if (held.size === 0) this.gapHeld.delete(origin)
+          continue
+        }
+        held.delete(next.bundle.seq)
+        if (this.process(next.bundle, next.from, true).verdict === 'accepted') progress = true
+      }
+      for (const [origin, d] of [...this.depsHeld]) {
+        if (this.memories.commits(d.bundle.memory).length === d.commitsAtAttempt) continue
+        this.depsHeld.delete(origin)
+        if (this.process(d.bundle, d.from, true).verdict === 'accepted') progress = true
+      }
+    }
+  }
+
+  private toRecord (o: PolicyOutcome, from: string | null): VerdictRecord {
+    const b = o.bundle
+    return {
+      verdict: o.kind,
+      reason: o.kind === 'accepted' ? null : o.reason,
+      detail: o.kind === 'accepted' ? `touches ${o.touches.length}` : o.detail,
+      bundle_id: b?.bundle_id ?? null,
+      origin: b?.origin ?? null,
+      memory: b?.memory ?? null,
+      seq: b?.seq ?? null,
+      from
+    }
+  }
+
+  receiveRevocation (input: Uint8Array | unknown, from?: string): RevocationOutcome | 'malformed' {
+    const parsed = parseRevocation(input)
+    if (!parsed.ok) {
+      this.c.ledger.record('federation.revocation', { outcome: 'malformed', detail: parsed.detail, from: from ?? null })
+      return 'malformed'
+    }
+    const r = parsed.value
+    const outcome = this.c.grants.applyRevocation(r)
+    if (outcome === 'duplicate') return outcome
+    this.c.ledger.record('federation.revocation', { outcome, revocation_id: r.revocation_id, grant_id: r.grant_id, version: r.version, from: from ?? null })
+    if (outcome === 'applied') {
+      this.storage.appendRevocation(r)
+      for (const l of this.revocationListeners) l(r, from ?? null)
+    }
+    return outcome
+  }
+
+  vector (): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const origin of [...this.log.keys()].sort()) {
+      const n = this.log.get(origin)?.length ?? 0
+      if (n > 0) out[origin] = n
+    }
+    return out
+  }
+
+  bundleRange (origin: string, fromSeq: number, max: number): Uint8Array[] {
+    const l = this.log.get(origin) ?? []
+    const start = Math.max(0, fromSeq - 1)
+    return l.slice(start, start + Math.max(0, max)).map(e => e.bytes)
+  }
+
+  heldCount (): number {
+    let n = this.depsHeld.size
+    for (const h of this.gapHeld.values()) n += h.size
+    return n
+  }
+
+  revocations (): Revocation[] {
+    return this.c.grants.revocations()
+  }
+
+  onBundle (listener: BundleListener): void { this.bundleListeners.push(listener) }
+  onWant (listener: WantListener): void { this.wantListeners.push(listener) }
+  onRevocation (listener: RevocationListener): void { this.revocationListeners.push(listener) }
+
+  checkpoint (): void {
+    for (const name of this.memories.names()) {
+      if (this.memories.commits(name).length === 0) continue
+      this.storage.saveMemoryState(name, Y.encodeStateAsUpdate(this.memories.doc(name)))
+    }
+  }
+
+  close (): void {
+    this.checkpoint()
+    this.storage.close()
+  }
+}
+
+/**
+ * Creates a replica, recovering its journal from storage.
+ *
+ * @example
+ * const replica = createFederationReplica({ identity, grants, ledger, clock })
+ * replica.write({ kind: 'kv', namespace: 'notes' }, doc => kvView(doc).set('a', 1))
+ */
+export function createFederationReplica (components: FederationReplicaComponents, init: FederationReplicaInit = {}): FederationReplica {
+  return new DefaultFederationReplica(components, init)
+}
