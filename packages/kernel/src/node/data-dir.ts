@@ -3,8 +3,12 @@ import { join } from 'node:path'
 import { canonicalize, generateKeyPair, hashCanonical, loadKeyPair, saveKeyPair } from '@os2/crypto'
 import type { KeyPair } from '@os2/crypto'
 import { KernelError } from '../errors.ts'
+import { createKernel } from '../kernel.ts'
+import type { KernelHandle, KernelInit } from '../kernel.ts'
 import type { Genesis } from '../kernel-types.ts'
 import { createGenesis, parseGenesis } from '../limits.ts'
+import { createFileLedgerStorage } from './file-ledger-storage.ts'
+import { createFileSnapshotStore } from './file-snapshot-store.ts'
 
 /**
  * The data dir layout (DESIGN.md "Data dir"):
@@ -240,4 +244,48 @@ export async function loadDataDir (dir: string): Promise<LoadedDataDir> {
   const paths = dataDirPaths(dir)
   const signer = await loadSigner(dir, paths)
   return { paths, genesis, genesisHash: hashCanonical(genesis), signer }
+}
+
+export interface OpenDataDirOptions {
+  /** Extra capability descriptors (sandbox, federation) registered beside the built-ins. */
+  descriptors?: KernelInit['descriptors']
+}
+
+/** A kernel running on a data dir, with the genesis and node key it was opened with. */
+export interface OpenedDataDir extends LoadedDataDir {
+  kernel: KernelHandle
+}
+
+/**
+ * Opens the kernel of a data dir: file ledger storage on `ledger/` (verified on
+ * open, a torn tail cut and reported with an `alert` event), file snapshot
+ * store on `snapshots/`, the node key as signer, and wall time for wall-clock
+ * budgets. Close it with `kernel.close()`.
+ *
+ * @throws KernelError `DATA_DIR_MISSING`, `DATA_DIR_UNREADABLE`, `GENESIS_INVALID`
+ * (also when the ledger was made from another genesis), `LEDGER_CORRUPT` /
+ * `LEDGER_CHAIN_BROKEN` when the ledger does not verify, `REPLAY_DIVERGED`
+ * @example
+ * const { kernel } = await openDataDir('/var/lib/os2')
+ * try { await kernel.handle(request) } finally { await kernel.close() }
+ */
+export async function openDataDir (dir: string, options: OpenDataDirOptions = {}): Promise<OpenedDataDir> {
+  const loaded = await loadDataDir(dir)
+  const { paths } = loaded
+  for (const sub of [paths.ledger, paths.snapshots]) {
+    try {
+      await mkdir(sub, { recursive: true })
+    } catch (err) {
+      throw unreadable(dir, `cannot create ${sub}`, err)
+    }
+  }
+  const init: KernelInit = { genesis: loaded.genesis }
+  if (options.descriptors !== undefined) init.descriptors = options.descriptors
+  const kernel = await createKernel({
+    storage: createFileLedgerStorage(paths.ledger),
+    snapshots: createFileSnapshotStore(paths.snapshots),
+    signer: loaded.signer,
+    wallClock: { now: () => Date.now() }
+  }, init)
+  return { ...loaded, kernel }
 }

@@ -1,0 +1,54 @@
+import type {
+  ConsistencyProof, EventEnvelope, Genesis, InclusionProof, Kernel, KernelRequest, VerifyResult
+} from '@os2/kernel'
+
+/** A kernel opened on a data dir. `kernel.close()` releases it. */
+export interface OpenedDataDir {
+  dir: string
+  kernel: Kernel
+  genesis: Genesis
+  /** The node's Ed25519 public key (base64url). */
+  publicKey: string
+}
+
+export interface InitResult {
+  dir: string
+  genesis: Genesis
+  publicKey: string
+  genesisHash: string
+}
+
+/** Reports work done so far for the progress bar. */
+export type ProgressCallback = (done: number, total: number) => void
+
+/**
+ * What the shell needs from the kernel and the data dir. `main.ts` wires the
+ * real one (`createNodeBackend`, lazy-loaded); tests may pass a fake.
+ */
+export interface ShellBackend {
+  /** Creates a data dir; throws `DATA_DIR_EXISTS` when one is already there. */
+  init(dir: string, init: { seed: string, limitsToml?: string }): Promise<InitResult>
+  /** Opens the kernel; throws `DATA_DIR_MISSING`, `DATA_DIR_UNREADABLE` or `GENESIS_INVALID`. */
+  open(dir: string): Promise<OpenedDataDir>
+  /** True when `dir` holds an initialised data dir (genesis.json present). */
+  isInitialised(dir: string): Promise<boolean>
+  /** Verifies the ledger files without repairing or changing them. */
+  verifyLedger(dir: string, onProgress?: ProgressCallback): Promise<VerifyResult>
+  /**
+   * A read-only reader of the ledger files (no lock, no repair): each `read()`
+   * returns the events appended since the previous call, all of them the first time.
+   */
+  openLedgerReader(dir: string): Promise<{ read(): Promise<EventEnvelope[]> }>
+  /** The node public key stored in the data dir (base64url). */
+  readPublicKey(dir: string): Promise<string>
+  verifyInclusion(proof: InclusionProof): boolean
+  verifyConsistency(proof: ConsistencyProof): boolean
+  /** Verifies a `snapshot-auth` token offline; resolves to its claims, throws when invalid. */
+  verifySnapshotAuth(token: string, publicKey: string): Promise<Record<string, unknown>>
+  /**
+   * Validates a protocol request before it reaches the kernel, so bad input
+   * leaves the ledger untouched: throws `BAD_REQUEST`, `UNKNOWN_REQUEST_TYPE`,
+   * `SCHEMA_VIOLATION` or `PAYLOAD_TOO_LARGE`.
+   */
+  validateRequest(raw: unknown, genesis: Genesis): KernelRequest
+}

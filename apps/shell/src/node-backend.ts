@@ -1,0 +1,78 @@
+import { canonicalize, verifyConsistency, verifyInclusion } from '@os2/crypto'
+import { KernelError, KernelRequest, REQUEST_TYPES, verifySnapshotAuth } from '@os2/kernel'
+import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
+import { checkDataDir, initDataDir, openDataDir, readDataDirPublicKey, verifyLedgerDir } from '@os2/kernel/node'
+import type { ShellBackend } from './backend.ts'
+import { LedgerReader } from './ledger-reader.ts'
+
+function firstIssue (issues: ReadonlyArray<{ path: PropertyKey[], message: string }>): string {
+  const issue = issues[0]
+  if (issue === undefined) return 'invalid'
+  return `${issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`
+}
+
+/**
+ * Validates the request envelope the way the kernel does (size, shape, type,
+ * schema) so bad input is refused before it reaches the ledger. Capability
+ * existence and argument schemas are checked by the kernel itself.
+ */
+function validateRequest (raw: unknown, genesis: Genesis): KernelRequestType {
+  let encoded: string
+  try {
+    encoded = canonicalize(raw)
+  } catch (err) {
+    throw new KernelError('BAD_REQUEST', `Cannot read request: ${(err as Error).message}`)
+  }
+  const bytes = Buffer.byteLength(encoded)
+  if (bytes > genesis.limits.maxRequestBytes) throw new KernelError('PAYLOAD_TOO_LARGE', `Request is ${bytes} bytes, the limit is ${genesis.limits.maxRequestBytes}`)
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new KernelError('BAD_REQUEST', 'Request must be a JSON object')
+  const type = (raw as Record<string, unknown>).type
+  if (typeof type !== 'string' || !(REQUEST_TYPES as readonly string[]).includes(type)) {
+    throw new KernelError('UNKNOWN_REQUEST_TYPE', `Unknown request type ${JSON.stringify(type ?? null)}: expected one of ${REQUEST_TYPES.join(', ')}`)
+  }
+  const parsed = KernelRequest.safeParse(raw)
+  if (!parsed.success) throw new KernelError('SCHEMA_VIOLATION', `Invalid ${type} request: ${firstIssue(parsed.error.issues)}`)
+  return parsed.data
+}
+
+/** The real backend: data dirs on disk, the embedded kernel, offline verifiers. */
+export function createNodeBackend (): ShellBackend {
+  return {
+    async init (dir, init) {
+      const r = await initDataDir(dir, init)
+      return { dir, genesis: r.genesis, publicKey: r.publicKey, genesisHash: r.genesisHash }
+    },
+    async open (dir) {
+      const opened = await openDataDir(dir)
+      return { dir, kernel: opened.kernel, genesis: opened.genesis, publicKey: opened.signer.publicKey }
+    },
+    async isInitialised (dir) {
+      try {
+        await checkDataDir(dir)
+        return true
+      } catch {
+        return false
+      }
+    },
+    async verifyLedger (dir, onProgress) {
+      const paths = await checkDataDir(dir)
+      const publicKey = await readDataDirPublicKey(dir)
+      const result = await verifyLedgerDir(paths.ledger, { publicKey })
+      onProgress?.(1, 1)
+      return result
+    },
+    async openLedgerReader (dir) {
+      const paths = await checkDataDir(dir)
+      return new LedgerReader(paths.ledger)
+    },
+    async readPublicKey (dir) {
+      return await readDataDirPublicKey(dir)
+    },
+    verifyInclusion: (proof) => verifyInclusion({ leafHash: proof.leafHash, index: proof.leafIndex, size: proof.treeSize, path: proof.path, root: proof.root }),
+    verifyConsistency: (proof) => verifyConsistency(proof),
+    async verifySnapshotAuth (token, publicKey) {
+      return { ...await verifySnapshotAuth(token, publicKey) }
+    },
+    validateRequest
+  }
+}
