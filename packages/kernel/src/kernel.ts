@@ -697,7 +697,8 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     }
     const prefix = recorded.slice(0, prefixEnd)
     if (events !== undefined) {
-      const verified = verifyEvents(prefix)
+      // Events from outside the kernel: an edit that did not re-hash shows up in the chain itself.
+      const verified = verifyEvents(recorded)
       if (!verified.ok) return fail(verified.firstBadSeq, recorded[verified.firstBadSeq]?.hash ?? 'none', verified.reason)
     }
     const ledger: KernelLedger = createLedger({}, { events: prefix })
