@@ -4,7 +4,7 @@ import { parseRevocation } from './bundle/revocation.ts'
 import { createMemoryStore } from './memory/memory-store.ts'
 import { ROOT_NAME, memoryName, parseMemoryName } from './memory/memory-ref.ts'
 import { evaluateBundle } from './policy/policy.ts'
-import { scopeCovers } from './policy/grant-book.ts'
+import { scopeTouchesNamespace } from './policy/grant-book.ts'
 import { createNullStorage } from './storage/replica-storage.ts'
 import type { FederatedChange } from './bundle/federated-change.ts'
 import type { Revocation } from './bundle/revocation.ts'
@@ -71,7 +71,7 @@ export interface FederationReplica {
   close(): void
 }
 
-interface Accepted { id: string, bytes: Uint8Array }
+interface Accepted { id: string, bytes: Uint8Array, accepted: boolean }
 interface DepsHeld { bundle: FederatedChange, from: string | null, commitsAtAttempt: number }
 
 class DefaultFederationReplica implements FederationReplica {
@@ -90,6 +90,8 @@ class DefaultFederationReplica implements FederationReplica {
   private readonly wantListeners: WantListener[] = []
   private readonly revocationListeners: RevocationListener[] = []
   private readonly ctx: PolicyContext
+  // Set when a bundle used up its seq (accepted, or refused for good): held ones may now proceed.
+  private advanced = false
 
   constructor (components: FederationReplicaComponents, init: FederationReplicaInit) {
     this.c = components
@@ -111,13 +113,14 @@ class DefaultFederationReplica implements FederationReplica {
     const { bundles, revocations } = this.storage.load()
     for (const r of revocations) this.c.grants.applyRevocation(r)
     const byMemory = new Map<string, Array<{ update: Uint8Array, author: string, tick: number }>>()
-    for (const bytes of bundles) {
+    for (const { bytes, accepted } of bundles) {
       const parsed = parseFederatedChange(bytes, Number.MAX_SAFE_INTEGER)
       if (!parsed.ok) continue
       const b = parsed.value
       const entries = this.logOf(b.origin)
       if (b.seq !== entries.length + 1) continue
-      entries.push({ id: b.bundle_id, bytes })
+      entries.push({ id: b.bundle_id, bytes, accepted })
+      if (!accepted) continue
       let items = byMemory.get(b.memory)
       if (items === undefined) byMemory.set(b.memory, items = [])
       items.push({ update: bundleUpdate(b), author: b.origin, tick: b.tick })
@@ -150,7 +153,7 @@ class DefaultFederationReplica implements FederationReplica {
     for (const g of this.c.grants.list()) {
       if (g.principal !== this.peerId || g.revoked) continue
       if (g.capability !== 'memory.federate' && g.capability !== `memory.${ref.kind}.write`) continue
-      if (scopeCovers(g.scope.namespaces, ref.namespace)) return { id: g.id, version: g.version }
+      if (scopeTouchesNamespace(g.scope.namespaces, ref.namespace)) return { id: g.id, version: g.version }
     }
     return { id: 'none', version: 0 }
   }
@@ -174,15 +177,16 @@ class DefaultFederationReplica implements FederationReplica {
       tick
     }, this.c.identity.keyPair)
     const bytes = encodeFederatedChange(bundle)
-    this.storage.appendBundle(bytes)
-    own.push({ id: bundle.bundle_id, bytes })
+    this.storage.appendBundle(bytes, true)
+    own.push({ id: bundle.bundle_id, bytes, accepted: true })
     for (const l of this.bundleListeners) l(bytes, bundle, null)
     return bundle
   }
 
   receive (input: Uint8Array | FederatedChange, from?: string): VerdictRecord {
+    this.advanced = false
     const record = this.process(input, from ?? null, false)
-    if (record.verdict === 'accepted') this.drain()
+    if (this.advanced) this.drain()
     return record
   }
 
@@ -194,8 +198,9 @@ class DefaultFederationReplica implements FederationReplica {
         const b = outcome.bundle
         const bytes = input instanceof Uint8Array ? input : encodeFederatedChange(b)
         const commit = this.memories.apply(b.memory, outcome.update, { author: b.origin, tick: b.tick })
-        this.storage.appendBundle(bytes)
-        this.logOf(b.origin).push({ id: b.bundle_id, bytes })
+        this.storage.appendBundle(bytes, true)
+        this.logOf(b.origin).push({ id: b.bundle_id, bytes, accepted: true })
+        this.advanced = true
         this.depsHeld.delete(b.origin)
         this.gapHeld.get(b.origin)?.delete(b.seq)
         this.c.ledger.record('federation.verdict', record as unknown as Record<string, string | number | null>)
@@ -226,10 +231,21 @@ class DefaultFederationReplica implements FederationReplica {
         }
         break
       }
-      case 'rejected':
-        if (outcome.scratchDirty && outcome.bundle !== null) this.dirty.add(outcome.bundle.memory)
+      case 'rejected': {
+        const b = outcome.bundle
+        if (outcome.scratchDirty && b !== null) this.dirty.add(b.memory)
         this.c.ledger.record('federation.verdict', record as unknown as Record<string, string | number | null>)
+        if (outcome.consumesSeq && b !== null) {
+          const bytes = input instanceof Uint8Array ? input : encodeFederatedChange(b)
+          this.storage.appendBundle(bytes, false)
+          this.logOf(b.origin).push({ id: b.bundle_id, bytes, accepted: false })
+          this.advanced = true
+          this.depsHeld.delete(b.origin)
+          this.gapHeld.get(b.origin)?.delete(b.seq)
+          for (const l of this.bundleListeners) l(bytes, b, from)
+        }
         break
+      }
     }
     return record
   }
@@ -246,12 +262,14 @@ class DefaultFederationReplica implements FederationReplica {
           continue
         }
         held.delete(next.bundle.seq)
-        if (this.process(next.bundle, next.from, true).verdict === 'accepted') progress = true
+        this.process(next.bundle, next.from, true)
+        if ((this.log.get(origin)?.length ?? 0) >= next.bundle.seq) progress = true
       }
       for (const [origin, d] of [...this.depsHeld]) {
         if (this.memories.commits(d.bundle.memory).length === d.commitsAtAttempt) continue
         this.depsHeld.delete(origin)
-        if (this.process(d.bundle, d.from, true).verdict === 'accepted') progress = true
+        this.process(d.bundle, d.from, true)
+        if ((this.log.get(origin)?.length ?? 0) >= d.bundle.seq) progress = true
       }
     }
   }

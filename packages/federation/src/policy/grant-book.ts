@@ -95,3 +95,14 @@ export function scopeCovers (patterns: readonly string[] | undefined, path: stri
   }
   return false
 }
+
+/** True when the patterns could cover some part of `namespace` (the whole of it, or some keys in it). */
+export function scopeTouchesNamespace (patterns: readonly string[] | undefined, namespace: string): boolean {
+  if (patterns === undefined) return false
+  return patterns.some(p => {
+    if (p === '*' || p === namespace || p.startsWith(`${namespace}/`)) return true
+    if (!p.endsWith('*')) return false
+    const prefix = p.slice(0, -1)
+    return namespace.startsWith(prefix) || prefix.startsWith(`${namespace}/`)
+  })
+}

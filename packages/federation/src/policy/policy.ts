@@ -1,7 +1,7 @@
 import type * as Y from 'yjs'
 import { bundleIdOf, bundleUpdate, parseFederatedChange, verifyFederatedChange } from '../bundle/federated-change.ts'
 import { parseMemoryName } from '../memory/memory-ref.ts'
-import { scopeCovers } from './grant-book.ts'
+import { scopeCovers, scopeTouchesNamespace } from './grant-book.ts'
 import { applyAndReport } from './touches.ts'
 import type { FederatedChange } from '../bundle/federated-change.ts'
 import type { MemoryRef } from '../memory/memory-ref.ts'
@@ -23,12 +23,27 @@ export interface PolicyContext {
 export type PolicyOutcome =
   | { kind: 'accepted', bundle: FederatedChange, ref: MemoryRef, update: Uint8Array, touches: string[] }
   | { kind: 'held', reason: 'GAP_HELD' | 'DEPS_HELD', bundle: FederatedChange, detail: string, scratchDirty: boolean }
-  | { kind: 'rejected', reason: ReasonCode, detail: string, bundle: FederatedChange | null, scratchDirty: boolean }
+  | {
+    kind: 'rejected'
+    reason: ReasonCode
+    detail: string
+    bundle: FederatedChange | null
+    scratchDirty: boolean
+    /**
+     * True for a final decision on an authentic bundle that was next in its
+     * origin's sequence: the seq is used up (so one refused change does not
+     * block every later one) and the bundle is still relayed, since other nodes
+     * decide for themselves.
+     */
+    consumesSeq: boolean
+  }
 
 const capabilityFor = (ref: MemoryRef): string[] => ['memory.federate', `memory.${ref.kind}.write`]
 
 /**
  * Decides one incoming bundle: size, shape, signature, sequence, grant, scope.
+ * Order: size, shape, bundle id, signature, sequence (stale, replayed, gap),
+ * grant (missing, revoked, expired, scope), then the update's touches.
  * When accepted, the update has been applied to `ctx.scratch(memory)`; on any
  * other outcome with `scratchDirty` the scratch document must be rebuilt.
  */
@@ -36,12 +51,13 @@ export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | Federate
   let bundle: FederatedChange
   if (input instanceof Uint8Array) {
     const parsed = parseFederatedChange(input, ctx.maxBundleBytes)
-    if (!parsed.ok) return { kind: 'rejected', reason: parsed.reason, detail: parsed.detail, bundle: null, scratchDirty: false }
+    if (!parsed.ok) return { kind: 'rejected', reason: parsed.reason, detail: parsed.detail, bundle: null, scratchDirty: false, consumesSeq: false }
     bundle = parsed.value
   } else {
     bundle = input
   }
-  const reject = (reason: ReasonCode, detail: string, scratchDirty = false): PolicyOutcome => ({ kind: 'rejected', reason, detail, bundle, scratchDirty })
+  let authentic = false
+  const reject = (reason: ReasonCode, detail: string, scratchDirty = false): PolicyOutcome => ({ kind: 'rejected', reason, detail, bundle, scratchDirty, consumesSeq: authentic })
 
   let ref: MemoryRef
   try {
@@ -61,13 +77,14 @@ export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | Federate
   }
   if (bundle.seq > last + 1) return { kind: 'held', reason: 'GAP_HELD', bundle, detail: `seq ${bundle.seq}, expected ${last + 1}`, scratchDirty: false }
 
+  authentic = true
   const grant = ctx.grants.grant(bundle.grant.id)
   if (grant === undefined || grant.principal !== bundle.origin) return reject('NO_GRANT', `no grant ${bundle.grant.id} for origin`)
   if (!capabilityFor(ref).includes(grant.capability)) return reject('NO_GRANT', `grant ${grant.id} is for ${grant.capability}`)
   if (grant.revoked || bundle.grant.version < grant.version) return reject('GRANT_REVOKED', `grant ${grant.id} revoked (version ${grant.version})`)
   if (bundle.grant.version > grant.version) return reject('NO_GRANT', `grant ${grant.id} version ${bundle.grant.version} unknown`)
   if (bundle.tick < grant.validFrom || (grant.validUntil !== null && bundle.tick >= grant.validUntil)) return reject('GRANT_EXPIRED', `tick ${bundle.tick} outside grant window`)
-  if (!scopeCovers(grant.scope.namespaces, ref.namespace) && !(grant.scope.namespaces ?? []).some(p => p.startsWith(`${ref.namespace}/`) || p.endsWith('*'))) {
+  if (!scopeTouchesNamespace(grant.scope.namespaces, ref.namespace)) {
     return reject('OUT_OF_SCOPE', `namespace ${ref.namespace} not in grant scope`)
   }
 

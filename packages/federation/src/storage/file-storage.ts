@@ -3,11 +3,16 @@ import { join } from 'node:path'
 import { canonicalize } from '@os2/crypto'
 import { parseRevocation } from '../bundle/revocation.ts'
 import type { Revocation } from '../bundle/revocation.ts'
-import type { ReplicaStorage } from './replica-storage.ts'
+import type { ReplicaStorage, StoredBundle } from './replica-storage.ts'
+
+const EMPTY = Buffer.alloc(0)
+const REFUSED = Buffer.from('R')
+const NEWLINE = Buffer.from('\n')
 
 /**
  * File storage under `<dataDir>`:
- * `federation/journal.jsonl` (one accepted bundle per line, canonical JSON),
+ * `federation/journal.jsonl` (one decided bundle per line, canonical JSON,
+ * prefixed `R` when refused but sequence-consuming),
  * `federation/revocations.jsonl`, and `memories/<kind>/<namespace>.ystate`
  * (full Yjs state per memory, written to a temporary file, fsynced, renamed).
  * The journal is authoritative; a torn last line (crash mid-append) is dropped.
@@ -33,7 +38,9 @@ export function createFileStorage (dataDir: string): ReplicaStorage {
 
   return {
     load () {
-      const bundles = lines(journal).map(l => new Uint8Array(Buffer.from(l, 'utf8')))
+      const bundles: StoredBundle[] = lines(journal).map(l => l.startsWith('R')
+        ? { bytes: new Uint8Array(Buffer.from(l.slice(1), 'utf8')), accepted: false }
+        : { bytes: new Uint8Array(Buffer.from(l, 'utf8')), accepted: true })
       const revs: Revocation[] = []
       for (const l of lines(revocations)) {
         const r = parseRevocation(Buffer.from(l, 'utf8'))
@@ -41,8 +48,8 @@ export function createFileStorage (dataDir: string): ReplicaStorage {
       }
       return { bundles, revocations: revs }
     },
-    appendBundle (bytes) {
-      appendFileSync(journal, Buffer.concat([bytes, Buffer.from('\n')]))
+    appendBundle (bytes, accepted) {
+      appendFileSync(journal, Buffer.concat([accepted ? EMPTY : REFUSED, bytes, NEWLINE]))
     },
     appendRevocation (r) {
       appendFileSync(revocations, canonicalize(r) + '\n')
