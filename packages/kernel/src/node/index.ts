@@ -14,6 +14,7 @@ export { dataDirPaths, initDataDir, checkDataDir, readGenesis, readDataDirPublic
 export type { DataDirPaths, InitDataDirOptions, InitializedDataDir, LoadedDataDir, OpenDataDirOptions, OpenedDataDir } from './data-dir.ts'
 export { createFileLedgerStorage, CHECKPOINTS_FILE } from './file-ledger-storage.ts'
 export { verifyLedgerDir } from './ledger-verify-dir.ts'
+export { createFileSnapshotStore } from './file-snapshot-store.ts'
 export { nodeLedgerFs } from './ledger-fs.ts'
 export type { FileLedgerStorage, FileLedgerStorageInit } from './file-ledger-storage.ts'
 export type { LedgerDirVerifyResult, VerifyLedgerDirOptions } from './ledger-verify-dir.ts'
