@@ -32,6 +32,8 @@ export interface ShellBackend {
   open(dir: string): Promise<OpenedDataDir>
   /** True when `dir` holds an initialised data dir (genesis.json present). */
   isInitialised(dir: string): Promise<boolean>
+  /** An in-memory kernel on `genesis` (nothing touches the disk), closed by the caller. */
+  scratch(genesis: Genesis): Promise<Kernel>
   /** Verifies the ledger files without repairing or changing them. */
   verifyLedger(dir: string, onProgress?: ProgressCallback): Promise<VerifyResult>
   /**
@@ -41,7 +43,8 @@ export interface ShellBackend {
   openLedgerReader(dir: string): Promise<{ read(): Promise<EventEnvelope[]> }>
   /** The node public key stored in the data dir (base64url). */
   readPublicKey(dir: string): Promise<string>
-  verifyInclusion(proof: InclusionProof): boolean
+  /** Verifies an inclusion proof; with `event`, also that the proven leaf is that event. */
+  verifyInclusion(proof: InclusionProof, event?: EventEnvelope): boolean
   verifyConsistency(proof: ConsistencyProof): boolean
   /** Verifies a `snapshot-auth` token offline; resolves to its claims, throws when invalid. */
   verifySnapshotAuth(token: string, publicKey: string): Promise<Record<string, unknown>>

@@ -7,6 +7,7 @@ export const SHELL_ERROR_CODES = {
   SCENARIO_INVALID: 'The scenario file does not match the scenario format',
   SCENARIO_EXPECTATION_FAILED: 'A scenario step did not produce the expected outcome',
   SCENARIO_SEED_MISMATCH: 'The scenario seed differs from the data dir genesis seed',
+  SCENARIO_NOT_FRESH: 'scenario-run --fresh found a data dir that already holds other events',
   TOKEN_NOT_COMPLETED: 'The submitted token did not complete',
   REQUEST_REJECTED: 'The kernel rejected the request',
   UNKNOWN_EVENT: 'No ledger event has this hash'

@@ -1,5 +1,5 @@
 import { canonicalize, verifyConsistency, verifyInclusion } from '@os2/crypto'
-import { KernelError, KernelRequest, REQUEST_TYPES, verifySnapshotAuth } from '@os2/kernel'
+import { createKernel, KernelError, KernelRequest, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
 import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
 import { checkDataDir, initDataDir, openDataDir, readDataDirPublicKey, verifyLedgerDir } from '@os2/kernel/node'
 import type { ShellBackend } from './backend.ts'
@@ -46,6 +46,9 @@ export function createNodeBackend (): ShellBackend {
       const opened = await openDataDir(dir)
       return { dir, kernel: opened.kernel, genesis: opened.genesis, publicKey: opened.signer.publicKey }
     },
+    async scratch (genesis) {
+      return await createKernel({}, { genesis })
+    },
     async isInitialised (dir) {
       try {
         await checkDataDir(dir)
@@ -68,7 +71,7 @@ export function createNodeBackend (): ShellBackend {
     async readPublicKey (dir) {
       return await readDataDirPublicKey(dir)
     },
-    verifyInclusion: (proof) => verifyInclusion({ leafHash: proof.leafHash, index: proof.leafIndex, size: proof.treeSize, path: proof.path, root: proof.root }),
+    verifyInclusion: (proof, event) => event !== undefined ? verifyEventInclusion(event, proof) : verifyInclusion({ leafHash: proof.leafHash, index: proof.leafIndex, size: proof.treeSize, path: proof.path, root: proof.root }),
     verifyConsistency: (proof) => verifyConsistency(proof),
     async verifySnapshotAuth (token, publicKey) {
       return { ...await verifySnapshotAuth(token, publicKey) }

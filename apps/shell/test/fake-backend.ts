@@ -194,6 +194,7 @@ export function createFakeBackend (): FakeBackend {
       return { dir, kernel: backend.kernel, genesis: backend.kernel.genesis, publicKey: 'fake-public-key' }
     },
     async isInitialised () { return backend.initialised },
+    async scratch (genesis) { return new FakeKernel(genesis) },
     async verifyLedger (dir, onProgress) {
       if (backend.kernel === undefined) throw fail('DATA_DIR_MISSING', `Data dir ${dir} does not exist`)
       onProgress?.(backend.kernel.events.length, backend.kernel.events.length)

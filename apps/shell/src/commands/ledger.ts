@@ -109,7 +109,7 @@ export async function ledgerProofCommand (ctx: CommandContext, args: string[], o
     const proof = kernel.ledger.inclusionProof(seq, size)
     const event = kernel.ledger.get(seq)
     const rootMatches = proof.root === kernel.ledger.root(size)
-    const verified = rootMatches && ctx.backend.verifyInclusion(proof)
+    const verified = rootMatches && event !== undefined && ctx.backend.verifyInclusion(proof, event)
     if (ctx.out.json) {
       ctx.out.document({ seq, eventHash: event?.hash ?? null, proof, verified })
     } else {
