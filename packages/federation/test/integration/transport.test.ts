@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createFederationTransport } from '../../src/transport/federation-transport.ts'
+import { FEDERATION_PROTOCOL } from '../../src/transport/wire.ts'
+import { kvView, episodicView, vectorView } from '../../src/memory/memory-views.ts'
+import { grant, identity, testNode, verdicts } from '../helpers.ts'
+import type { FederationTransport } from '../../src/transport/federation-transport.ts'
+import type { TestNode } from '../helpers.ts'
+
+const ids = [identity(11), identity(12), identity(13)]
+const grants = ids.map((id, i) => grant(`g${i}`, id.peerId))
+const running: Array<{ stop(): Promise<void> }> = []
+afterEach(async () => { for (const r of running.splice(0)) await r.stop() })
+
+async function waitFor (what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+}
+
+async function startNode (i: number, bootstrap: string[] = []): Promise<{ node: TestNode, transport: FederationTransport }> {
+  const node = testNode(ids[i] ?? ids[0]!, grants)
+  const transport = createFederationTransport({ identity: node.id, replica: node.replica }, { bootstrap, antiEntropyIntervalMs: 200 })
+  await transport.start()
+  running.push(transport)
+  return { node, transport }
+}
+
+describe('createFederationTransport()', () => {
+  it('replicates writes of every memory kind both ways between two nodes over libp2p', async () => {
+    const a = await startNode(0)
+    a.node.replica.write({ kind: 'kv', namespace: 'notes' }, doc => { kvView(doc).set('before', 1) })
+    const b = await startNode(1, a.transport.addresses())
+    b.node.replica.write({ kind: 'episodic', namespace: 'log' }, doc => { episodicView(doc).append({ e: 'b' }) })
+    await waitFor('first sync', () => a.node.replica.memories.fingerprint() === b.node.replica.memories.fingerprint() && Object.keys(a.node.replica.memories.canonicalAll()).length === 2)
+    for (let i = 0; i < 50; i++) {
+      a.node.replica.write({ kind: 'vector', namespace: 'emb' }, doc => { vectorView(doc).upsert(`a${i}`, [i, 1]) })
+      b.node.replica.write({ kind: 'kv', namespace: 'notes' }, doc => { kvView(doc).set(`b${i}`, i) })
+    }
+    await waitFor('convergence', () => a.node.replica.memories.fingerprint() === b.node.replica.memories.fingerprint() && b.node.replica.vector()[ids[0]!.peerId] === 51)
+    expect(a.transport.peers().map(p => p.peerId)).toEqual([ids[1]!.peerId])
+    expect(verdicts(a.node).every(v => v.verdict === 'accepted')).toBe(true)
+  })
+
+  it('drops a peer that sends garbage frames and keeps serving others', async () => {
+    const a = await startNode(0)
+    const rogue = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    running.push(rogue)
+    const stream = await rogue.dialProtocol(multiaddr(a.transport.addresses()[0]!), FEDERATION_PROTOCOL)
+    await lpStream(stream).write(new Uint8Array([99, 1, 2, 3]))
+    await waitFor('rogue dropped', () => a.transport.stats().dropped === 1)
+    await waitFor('rogue disconnected', () => rogue.getConnections().length === 0)
+    const b = await startNode(1, a.transport.addresses())
+    a.node.replica.write({ kind: 'kv', namespace: 'n' }, doc => { kvView(doc).set('k', 'v') })
+    await waitFor('convergence', () => b.node.replica.memories.fingerprint() === a.node.replica.memories.fingerprint())
+  })
+})
