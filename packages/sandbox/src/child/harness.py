@@ -101,6 +101,14 @@ def setup(config_json):
     os2.CapabilityError = CapabilityError
     sys.modules['os2'] = os2
 
+    # The session dir is the working dir and where temp files go; /tmp is
+    # left out of the allowed roots so that host paths under /tmp are
+    # reported rather than silently missed in the in-memory FS.
+    os.makedirs('/session/.tmp', exist_ok=True)
+    os.chdir('/session')
+    os.environ['TMPDIR'] = '/session/.tmp'
+    tempfile.tempdir = '/session/.tmp'
+
     # ------------------------------------------------------ determinism
     random.seed(f'os2-random:{seed}')
 
@@ -173,6 +181,17 @@ def setup(config_json):
     for name in ('date', 'datetime', 'time', 'timedelta', 'timezone', 'tzinfo', 'UTC', 'MINYEAR', 'MAXYEAR'):
         setattr(datetime, name, getattr(_pydatetime, name))
 
+    # Deep Python recursion is cheap for CPython 3.14 but tearing down a
+    # deep (~8k frames) traceback overflows the JS stack and kills Pyodide: the
+    # limit is clamped.
+    MAX_RECURSION = 4_000
+    _setrecursionlimit = sys.setrecursionlimit
+
+    def setrecursionlimit(limit):
+        _setrecursionlimit(min(int(limit), MAX_RECURSION))
+
+    sys.setrecursionlimit = setrecursionlimit
+
     # ------------------------------------------------------------ metering
     mon = sys.monitoring
     E = mon.events
@@ -218,6 +237,8 @@ def setup(config_json):
         limit = int(budget)
         m['reason'] = None
         m['running'] = True
+        out_cap['used'] = 0
+        out_cap['cut'] = False
         sys.argv = ['<script>'] + _loads(argv_json)
         _set_events(TOOL, EVENTS)
 
@@ -237,6 +258,62 @@ def setup(config_json):
             m['stop_units'] = units
             limit = -1
 
+    # Output cap, enforced where the GIL is held (the JS writer cannot call
+    # back into Python): past the cap the text is cut and the run stopped.
+    out_cap = {'limit': int(cfg['outputLimitBytes']), 'used': 0, 'cut': False}
+    import io
+
+    class CappedStream(io.TextIOBase):
+        def __init__(self, inner):
+            self._inner = inner
+
+        def write(self, s):
+            if not isinstance(s, str):
+                raise TypeError(f'write() argument must be str, not {type(s).__name__}')
+            if out_cap['cut']:
+                return len(s)
+            data = s.encode('utf-8', 'surrogateescape')
+            room = out_cap['limit'] - out_cap['used']
+            if len(data) <= room:
+                out_cap['used'] += len(data)
+                self._inner.write(s)
+                return len(s)
+            if room > 0:
+                self._inner.write(data[:room].decode('utf-8', 'ignore'))
+            out_cap['used'] = out_cap['limit']
+            out_cap['cut'] = True
+            self._inner.flush()
+            channel_send({'t': 'output_limit', 'limit': out_cap['limit']})
+            request_stop('output')
+            return len(s)
+
+        def flush(self):
+            self._inner.flush()
+
+        def writable(self):
+            return True
+
+        def isatty(self):
+            return False
+
+        def fileno(self):
+            return self._inner.fileno()
+
+        @property
+        def encoding(self):
+            return self._inner.encoding
+
+        @property
+        def errors(self):
+            return self._inner.errors
+
+        @property
+        def buffer(self):
+            return self._inner.buffer
+
+    sys.stdout = CappedStream(sys.stdout)
+    sys.stderr = CappedStream(sys.stderr)
+
     def flush():
         for stream in (sys.stdout, sys.stderr):
             try:
@@ -249,7 +326,7 @@ def setup(config_json):
         # Drop the harness frame so the trace starts in the user's script.
         if tb is not None and tb.tb_frame.f_code is exec_user.__code__:
             tb = tb.tb_next
-        return ''.join(traceback.format_exception(type(exc), exc, tb))
+        return ''.join(traceback.format_exception(type(exc), exc, tb, limit=-64))
 
     def end(exc):
         _set_events(TOOL, 0)
@@ -286,7 +363,7 @@ def setup(config_json):
     # --------------------------------------------------------- hardening
     BLOCKED = frozenset({'js', 'pyodide_js', 'pyodide', '_pyodide', '_pyodide_core', 'ctypes', '_ctypes',
                          'micropip', 'pyodide_http', '_testcapi', '_testinternalcapi', '_testlimitedcapi'})
-    ROOTS = ('/session', '/tmp', '/home/pyodide', '/lib', '/dev/null', '/dev/urandom', '/dev/random',
+    ROOTS = ('/session', '/home/pyodide', '/lib', '/dev/null', '/dev/urandom', '/dev/random',
              '/dev/zero', '/dev/stdin', '/dev/stdout', '/dev/stderr', '/dev/tty', '/dev/shm')
     PROCESS = frozenset({'os.system', 'os.exec', 'os.posix_spawn', 'os.spawn', 'os.fork', 'os.forkpty',
                          'subprocess.Popen', 'os.kill', 'os.killpg', 'pty.spawn', 'os.startfile'})
@@ -360,6 +437,17 @@ def setup(config_json):
                 v = getattr(real, k)
                 setattr(fake, k, guard(v) if callable(v) and k not in ('events',) else v)
         sys.monitoring = fake
+        # Emscripten's subprocess refuses before the audit event fires; make
+        # the attempt visible.
+        import subprocess
+
+        class DeniedPopen(subprocess.Popen):
+            def __init__(self, args, *rest, **kwargs):
+                report('process_spawn', f'subprocess.Popen {str(args)[:200]}')
+                raise PermissionError('subprocess is denied by the OS2 sandbox: processes cannot be spawned')
+
+        DeniedPopen.__name__ = DeniedPopen.__qualname__ = 'Popen'
+        subprocess.Popen = DeniedPopen
         sys.addaudithook(audit)
 
     import_names = set(sys.modules)  # noqa: F841  (kept for debugging)
@@ -368,6 +456,5 @@ def setup(config_json):
         'exec_user': exec_user,
         'end': end,
         'meter_off': functools.partial(_set_events, TOOL, 0),
-        'request_stop': request_stop,
         'harden': harden,
     }

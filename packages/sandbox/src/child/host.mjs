@@ -138,7 +138,6 @@ send({ t: 'loaded', ms: performance.now() - started, snapshot: Boolean(boot.snap
 let outputLimit = 1 << 20
 let outputUsed = 0
 let outputCut = false
-let requestStop = null // PyProxy, set by the harness
 
 function writer (stream) {
   return {
@@ -151,9 +150,10 @@ function writer (stream) {
         outputUsed += take
       }
       if (take < buf.length) {
+        // Backstop for writes that bypass the Python-side cap (os.write on
+        // fd 1, sys.__stdout__): the parent kills the run after a grace.
         outputCut = true
         send({ t: 'output_limit', limit: outputLimit })
-        if (requestStop !== null) requestStop('output')
       }
       return buf.length
     },
@@ -308,14 +308,13 @@ function init (msg) {
   marks.fs = performance.now() - t0
   const mod = harnessModule()
   const setup = mod.setup
-  const hooks = setup(JSON.stringify({ seed: String(msg.seed), epochNs: String(msg.epochNs) }))
+  const hooks = setup(JSON.stringify({ seed: String(msg.seed), epochNs: String(msg.epochNs), outputLimitBytes: msg.outputLimitBytes }))
   session = {
     begin: hooks.get('begin'),
     execUser: hooks.get('exec_user'),
     end: hooks.get('end'),
     meterOff: hooks.get('meter_off')
   }
-  requestStop = hooks.get('request_stop')
   marks.setup = performance.now() - t0
   const harden = hooks.get('harden')
   hooks.destroy()

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createSandboxPool } from '../../src/index.ts'
+import type { RunResult, SandboxPool } from '../../src/index.ts'
+import { baseInit, fakeKernel } from './helpers.ts'
+
+const CPU = `
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+total = 0
+for i in range(2000):
+    total += i * i
+print(fib(15), total, sorted({str(i): i for i in range(50)})[:3])
+`
+
+let pool: SandboxPool
+
+beforeAll(async () => {
+  pool = createSandboxPool({ size: 2 })
+  await pool.ready()
+})
+
+afterAll(async () => { await pool.close() })
+
+async function fresh (code: string, unitBudget = baseInit.unitBudget): Promise<RunResult> {
+  const sandbox = await pool.acquire({ syscalls: fakeKernel().handler }, { ...baseInit, unitBudget })
+  try {
+    return await sandbox.run(code)
+  } finally {
+    await sandbox.close()
+  }
+}
+
+describe('metering', () => {
+  it('run() reports the same unit count for the same script in 3 fresh sessions', async () => {
+    const runs = [await fresh(CPU), await fresh(CPU), await fresh(CPU)]
+    expect(runs[0]?.status).toBe('ok')
+    expect(runs[0]?.units).toBeGreaterThan(2000)
+    expect(new Set(runs.map((r) => r.units)).size).toBe(1)
+    expect(new Set(runs.map((r) => r.stdout)).size).toBe(1)
+  })
+
+  it('run() stops at the same unit and the same output every time the budget runs out', async () => {
+    const code = 'i = 0\nwhile True:\n    i += 1\n    if i % 1000 == 0:\n        print(i)'
+    const runs = [await fresh(code, 12_345), await fresh(code, 12_345), await fresh(code, 12_345)]
+    for (const r of runs) {
+      expect(r.status).toBe('budget_exceeded')
+      expect(r.units).toBe(12_345)
+    }
+    expect(runs[0]?.stdout).not.toBe('')
+    expect(new Set(runs.map((r) => r.stdout)).size).toBe(1)
+  })
+
+  it('run() counts more units for more work', async () => {
+    const small = await fresh('for i in range(100):\n    pass')
+    const large = await fresh('for i in range(10000):\n    pass')
+    expect(large.units - small.units).toBe(9900)
+  })
+
+  it('acquire() hands out each pooled process once', async () => {
+    const a = await pool.acquire({ syscalls: fakeKernel().handler }, baseInit)
+    const b = await pool.acquire({ syscalls: fakeKernel().handler }, baseInit)
+    expect(a.pid).not.toBe(b.pid)
+    await a.run('x = 1')
+    const leak = await b.run('print("x" in globals())')
+    expect(leak.stdout).toBe('False\n')
+    await a.close()
+    await b.close()
+    expect(pool.stats().handedOut).toBeGreaterThanOrEqual(2)
+  })
+})
