@@ -217,7 +217,10 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   }
 
   #saveRng (): void {
-    this.#state = this.#state.set(META_SECTION, 'rng', this.#rng.state() as unknown as CanonicalValue)
+    const next = this.#rng.state()
+    const saved = this.#state.get(META_SECTION, 'rng') as unknown as RngState | undefined
+    if (saved !== undefined && saved.state === next.state && saved.inc === next.inc) return
+    this.#state = this.#state.set(META_SECTION, 'rng', next as unknown as CanonicalValue)
   }
 
   #counter (name: string): number {
@@ -251,17 +254,21 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     })
   }
 
-  #validate (request: unknown): Validation {
-    let encoded: string
-    try {
-      encoded = canonicalize(request)
-    } catch (err) {
-      return { ok: false, code: 'BAD_REQUEST', message: `Cannot read request: ${(err as Error).message}`, info: {} }
-    }
-    const bytes = utf8Length(encoded)
-    const max = this.genesis.limits.maxRequestBytes
-    if (bytes > max) {
-      return { ok: false, code: 'PAYLOAD_TOO_LARGE', message: `Request is ${bytes} bytes, the limit is ${max}`, info: { request_hash: sha256Hex(encoded), request_bytes: bytes } }
+  #validate (request: unknown, recorded: boolean): Validation {
+    // A request read back from the ledger was accepted under the same genesis limits:
+    // replay skips re-encoding it just to measure it (the ledger hash covers it anyway).
+    if (!recorded) {
+      let encoded: string
+      try {
+        encoded = canonicalize(request)
+      } catch (err) {
+        return { ok: false, code: 'BAD_REQUEST', message: `Cannot read request: ${(err as Error).message}`, info: {} }
+      }
+      const bytes = utf8Length(encoded)
+      const max = this.genesis.limits.maxRequestBytes
+      if (bytes > max) {
+        return { ok: false, code: 'PAYLOAD_TOO_LARGE', message: `Request is ${bytes} bytes, the limit is ${max}`, info: { request_hash: sha256Hex(encoded), request_bytes: bytes } }
+      }
     }
     const info = { request: request as CanonicalValue }
     if (typeof request !== 'object' || request === null || Array.isArray(request)) {
@@ -294,8 +301,8 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     return { ok: true, request: req }
   }
 
-  async #handleNow (request: unknown): Promise<KernelResponse> {
-    const v = this.#validate(request)
+  async #handleNow (request: unknown, recorded = false): Promise<KernelResponse> {
+    const v = this.#validate(request, recorded)
     if (!v.ok) return this.#reject(v.code, v.message, v.info)
     const req = v.request
     const info = { request: req as unknown as CanonicalValue }
@@ -338,7 +345,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   }
 
   #replayRequest (request: CanonicalValue): Promise<KernelResponse> {
-    return this.#handleNow(request)
+    return this.#handleNow(request, true)
   }
 
   async replayInput (event: EventEnvelope): Promise<void> {
@@ -561,10 +568,9 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       }
       this.#state = this.#state.set('bucket', token.capability, taken as unknown as CanonicalValue)
     }
-    const usage = this.#usage(token.capability)
-    this.#state = this.#state.set('usage', token.capability, { invocations: usage.invocations + 1, tokensCharged: usage.tokensCharged })
+    // The token is `running` only inside this step (mutations are serialised), so its
+    // record goes straight from `scheduled` to `completed` / `failed`.
     const running: TokenStatus = { ...status, state: 'running' }
-    this.#state = putToken(this.#state, running)
     this.#append(EVENT_TYPES.started, { effective_priority: effectivePriority, waited, grant_id: check.grant.id, grant_version: check.grant.version }, ids)
 
     const run = new TokenRun(token, check.grant, status.budget, this.#state, {
@@ -606,9 +612,10 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     return u ?? { invocations: 0, tokensCharged: 0 }
   }
 
+  /** Counts one invocation and the tokens it was charged. */
   #chargeUsage (capability: string, tokens: number): void {
     const u = this.#usage(capability)
-    this.#state = this.#state.set('usage', capability, { invocations: u.invocations, tokensCharged: u.tokensCharged + tokens })
+    this.#state = this.#state.set('usage', capability, { invocations: u.invocations + 1, tokensCharged: u.tokensCharged + tokens })
   }
 
   // ---- snapshots ----------------------------------------------------------

@@ -10,8 +10,19 @@ import type { CanonicalValue } from '@os2/crypto'
  */
 const MOD = 1n << 256n
 
+// Values are immutable once stored, so an object's digest is computed once: removing or
+// replacing the entry later reuses it instead of re-encoding the value.
+const cache = new WeakMap<object, { section: string, key: string, digest: bigint }>()
+
 /** The digest one entry contributes to the state hash. */
 export function entryDigest (section: string, key: string, value: CanonicalValue): bigint {
+  if (typeof value === 'object' && value !== null) {
+    const hit = cache.get(value)
+    if (hit !== undefined && hit.section === section && hit.key === key) return hit.digest
+    const digest = BigInt('0x' + hashCanonical([section, key, value]))
+    cache.set(value, { section, key, digest })
+    return digest
+  }
   return BigInt('0x' + hashCanonical([section, key, value]))
 }
 
