@@ -68,6 +68,14 @@ describe('resource bombs', () => {
     await sandbox.close()
   })
 
+  it('run() stops a flood that bypasses sys.stdout once the grace period ends', async () => {
+    const r = await runOnce('import os\nwhile True:\n    os.write(1, b"y" * 4096)', { outputLimitBytes: 32 * 1024, stopGraceMs: 300 })
+    expect(r.status).toBe('budget_exceeded')
+    expect(r.error?.code).toBe('OUTPUT_LIMIT_EXCEEDED')
+    expect(r.outputTruncated).toBe(true)
+    expect(r.stdout.length).toBe(32 * 1024)
+  })
+
   it('run() turns deep recursion into a RecursionError and the session keeps serving', async () => {
     const sandbox = await openSandbox()
     const r = await sandbox.run('def f(n):\n    return f(n + 1)\nf(0)')

@@ -33,6 +33,14 @@ describe('createSandbox() determinism', () => {
     expect(bytesC).not.toBe(bytesA)
   })
 
+  it('run() gives the same bytes and units with and without the memory snapshot', async () => {
+    const withSnapshot = await runOnce(SCRIPT, { seed: 9 })
+    const cold = await runOnce(SCRIPT, { seed: 9, snapshot: false })
+    expect(cold.status).toBe('ok')
+    expect(cold.stdout).toBe(withSnapshot.stdout)
+    expect(cold.units).toBe(withSnapshot.units)
+  })
+
   it('run() serves time from the virtual clock the parent passes', async () => {
     const r = await runOnce('import time, datetime\nprint(int(time.time()))\nprint(datetime.datetime.now(datetime.UTC).year)', { tick: 86_400_000, epochMs: 0 })
     expect(r.stdout).toBe('86400\n1970\n')

@@ -1,0 +1,182 @@
+/**
+ * Sandbox benchmarks: each line of output is one JSON object, the project's
+ * figure beside its baseline, measured in the same run.
+ *
+ *   npx tsx packages/sandbox/bench/sandbox.bench.ts
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createSandbox, createSandboxPool, ensureSnapshot } from '../src/index.ts'
+import type { SandboxInit, SyscallHandler } from '../src/index.ts'
+import { childDir, pyodideDir } from '../src/paths.ts'
+
+const syscalls: SyscallHandler = async () => ({ ok: false, error: { code: 'CAPABILITY_DENIED', message: 'bench' } })
+const init: SandboxInit = { seed: 1, tick: 0, unitBudget: 1e12, memoryLimitBytes: 1024 * 2 ** 20, wallClockMs: 120_000 }
+
+function percentile (xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN
+}
+const round = (x: number): number => Math.round(x * 1000) / 1000
+function emit (obj: Record<string, unknown>): void { process.stdout.write(JSON.stringify(obj) + '\n') }
+
+interface PyProxyLike { (...args: unknown[]): unknown, [attr: string]: unknown, get: (k: string) => PyProxyLike, destroy: () => void }
+interface PyodideLike {
+  runPython: (code: string) => unknown
+  pyimport: (name: string) => PyProxyLike
+  FS: { makedev: (a: number, b: number) => number, registerDevice: (d: number, ops: object) => void, mkdev: (p: string, d: number) => void, mkdirTree: (p: string) => void }
+}
+
+async function rawPyodide (): Promise<{ py: PyodideLike, loadMs: number }> {
+  const { loadPyodide } = await import(join(pyodideDir(), 'pyodide.mjs')) as { loadPyodide: (o: object) => Promise<PyodideLike> }
+  const t = performance.now()
+  const py = await loadPyodide({ env: { PYTHONHASHSEED: '0' }, stdout: () => {}, stderr: () => {} })
+  return { py, loadMs: performance.now() - t }
+}
+
+async function startupAndWarm (raw: { py: PyodideLike, loadMs: number }): Promise<void> {
+// ---------------------------------------------------------------- cold start
+await ensureSnapshot()
+const coldSnap: number[] = []
+const coldSnapFirstRun: number[] = []
+for (let i = 0; i < 5; i++) {
+  const t = performance.now()
+  const sb = await createSandbox({ syscalls }, init)
+  coldSnap.push(performance.now() - t)
+  const r = await sb.run('print(6 * 7)')
+  coldSnapFirstRun.push(performance.now() - t)
+  if (r.stdout !== '42\n') throw new Error('bench sanity check failed')
+  await sb.close()
+}
+const t0 = performance.now()
+const noSnap = await createSandbox({ syscalls }, { ...init, snapshot: false })
+const coldNoSnap = performance.now() - t0
+await noSnap.close()
+emit({
+  bench: 'sandbox.cold_start',
+  unit: 'ms',
+  sandbox_snapshot_ready_p50: round(percentile(coldSnap, 0.5)),
+  sandbox_snapshot_ready_to_first_output_p50: round(percentile(coldSnapFirstRun, 0.5)),
+  sandbox_no_snapshot_ready: round(coldNoSnap),
+  baseline_loadPyodide_in_process: round(raw.loadMs),
+  target_ms: 300
+})
+
+// ------------------------------------------------------------- warm pool
+const pool = createSandboxPool({ size: 2 })
+await pool.ready()
+const acquire: number[] = []
+for (let i = 0; i < 5; i++) {
+  const t = performance.now()
+  const sb = await pool.acquire({ syscalls }, init)
+  acquire.push(performance.now() - t)
+  await sb.close()
+  await pool.ready()
+}
+emit({ bench: 'sandbox.pool_acquire', unit: 'ms', pool_acquire_ready_p50: round(percentile(acquire, 0.5)), pool_acquire_ready_max: round(Math.max(...acquire)) })
+
+// ----------------------------------------------------- pyx on a warm session
+const warm = await pool.acquire({ syscalls }, init)
+const snippet = 'print(sum(x * x for x in range(10)))'
+for (let i = 0; i < 20; i++) await warm.run(snippet)
+const pyx: number[] = []
+for (let i = 0; i < 200; i++) {
+  const t = performance.now()
+  await warm.run(snippet)
+  pyx.push(performance.now() - t)
+}
+raw.py.runPython('import sys, io')
+for (let i = 0; i < 20; i++) raw.py.runPython(snippet)
+const rawPyx: number[] = []
+for (let i = 0; i < 200; i++) {
+  const t = performance.now()
+  raw.py.runPython(snippet)
+  rawPyx.push(performance.now() - t)
+}
+emit({
+  bench: 'sandbox.pyx_warm',
+  unit: 'ms',
+  sandbox_run_p50: round(percentile(pyx, 0.5)),
+  sandbox_run_p99: round(percentile(pyx, 0.99)),
+  baseline_raw_runPython_p50: round(percentile(rawPyx, 0.5)),
+  target_p50_ms: 5
+})
+await warm.close()
+await pool.close()
+
+}
+
+// ------------------------------------------------------ metering overhead
+// Same interpreter, same harness: exec_user alone (unmetered) vs begin +
+// exec_user + end (metered with PY_START + JUMP events).
+async function metering (raw: { py: PyodideLike, loadMs: number }): Promise<void> {
+const FS = raw.py.FS
+const dev = FS.makedev(64, 0)
+FS.registerDevice(dev, { open () {}, close () {}, read () { return 0 }, write (_s: unknown, _b: unknown, _o: number, length: number) { return length } })
+FS.mkdev('/dev/os2', dev)
+FS.mkdirTree('/session')
+const builtins = raw.py.pyimport('builtins')
+const types = raw.py.pyimport('types')
+const mod = (types.ModuleType as PyProxyLike)('_os2_bench_harness') as PyProxyLike
+;(builtins.exec as PyProxyLike)(readFileSync(join(childDir(), 'harness.py'), 'utf8'), mod.__dict__)
+const hooks = (mod.setup as PyProxyLike)(JSON.stringify({ seed: '1', epochNs: '0', outputLimitBytes: 1 << 20 })) as PyProxyLike
+const begin = hooks.get('begin')
+const execUser = hooks.get('exec_user')
+const meterOff = hooks.get('meter_off')
+const end = hooks.get('end')
+const scripts: Record<string, string> = {
+  typical: `
+import json
+def score(words):
+    counts = {}
+    for w in words:
+        counts[w] = counts.get(w, 0) + len(w) * 3 % 7
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:5]
+words = [("w%d" % (i % 257)) * (1 + i % 5) for i in range(40000)]
+out = []
+for chunk in range(0, len(words), 4000):
+    out.append(score(words[chunk:chunk + 4000]))
+s = json.dumps(out)
+text = " ".join(words[:20000]).upper().replace("W1", "x")
+n = sum(len(p) for p in text.split("X"))
+`,
+  tight_loop_worst_case: `
+s = 0
+for i in range(300000):
+    s += i * i
+`,
+  recursive_calls: `
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+fib(21)
+`
+}
+for (const [name, code] of Object.entries(scripts)) {
+  const unmetered: number[] = []
+  const metered: number[] = []
+  let units = 0
+  for (let i = 0; i < 7; i++) {
+    let t = performance.now()
+    const e1 = execUser(code) as { destroy?: () => void } | undefined
+    unmetered.push(performance.now() - t)
+    if (e1 !== undefined) throw new Error(`bench script ${name} failed`)
+    t = performance.now()
+    begin(1e12, '[]')
+    execUser(code)
+    meterOff()
+    const result = JSON.parse(end(undefined) as string) as { units: number, status: string }
+    metered.push(performance.now() - t)
+    units = result.units
+  }
+  const u = percentile(unmetered, 0.5)
+  const m = percentile(metered, 0.5)
+  emit({ bench: `sandbox.metering_overhead.${name}`, unit: 'ms', metered_p50: round(m), unmetered_p50: round(u), ratio: round(m / u), units, target_ratio: 2 })
+}
+}
+
+// `tsx sandbox.bench.ts [startup|metering]` runs one group; no argument runs both.
+const only = process.argv[2]
+const raw = await rawPyodide()
+if (only === undefined || only === 'startup') await startupAndWarm(raw)
+if (only === undefined || only === 'metering') await metering(raw)
+process.exit(0)
