@@ -23,7 +23,7 @@ export interface FederationTransportInit {
   listen?: string[]
   /** Static bootstrap peers (multiaddrs with `/p2p/<peer id>`), redialled while disconnected. */
   bootstrap?: string[]
-  /** Largest bundle accepted (frames may be one byte larger). Default 4 MiB. */
+  /** Largest bundle accepted; frames longer than twice this drop the peer. Default 4 MiB. */
   maxBundleBytes?: number
   /** How often sequence vectors are re-exchanged and bootstrap peers redialled, ms. Default 1000. */
   antiEntropyIntervalMs?: number
@@ -98,7 +98,8 @@ class Libp2pFederationTransport implements FederationTransport {
     this.peerId = components.identity.peerId
     this.listen = init.listen ?? ['/ip4/127.0.0.1/tcp/0']
     this.bootstrap = init.bootstrap ?? []
-    this.maxFrame = (init.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES) + 1
+    // Frames up to twice the bundle limit are read so an oversized bundle gets a verdict; longer ones drop the peer.
+    this.maxFrame = 2 * (init.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES) + 1
     this.interval = init.antiEntropyIntervalMs ?? 1000
     this.pullBatch = init.pullBatch ?? 1024
     this.maxStrikes = init.maxStrikes ?? 16
@@ -130,8 +131,10 @@ class Libp2pFederationTransport implements FederationTransport {
     this.node.addEventListener('peer:connect', evt => { this.session(evt.detail) })
     this.node.addEventListener('peer:disconnect', evt => { this.closeSession(evt.detail.toString()) })
     this.c.replica.onBundle((bytes, bundle, from) => {
+      // Push only what this node originated; other origins' bundles travel by pull
+      // (vectors every interval), so a full mesh sees each bundle once, not once per relay.
+      if (from !== null || bundle.origin !== this.peerId) return
       for (const s of this.sessions.values()) {
-        if (s.peer.toString() === from) continue
         if ((s.known.get(bundle.origin) ?? 0) >= bundle.seq) continue
         s.known.set(bundle.origin, bundle.seq)
         this.send(s, encodeFrame(FRAME.BUNDLE, bytes))

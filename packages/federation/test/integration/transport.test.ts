@@ -14,7 +14,7 @@ import type { TestNode } from '../helpers.ts'
 
 const ids = [identity(11), identity(12), identity(13)]
 const grants = ids.map((id, i) => grant(`g${i}`, id.peerId))
-const running: Array<{ stop(): Promise<void> }> = []
+const running: Array<{ stop(): unknown }> = []
 afterEach(async () => { for (const r of running.splice(0)) await r.stop() })
 
 async function waitFor (what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
