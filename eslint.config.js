@@ -26,7 +26,7 @@ const nondeterminism = {
 }
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '.turbo/**', '**/.os2/**'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '.turbo/**', '**/.os2/**', '**/.scratch/**', '**/.cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
