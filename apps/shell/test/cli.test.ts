@@ -347,3 +347,21 @@ describe('writeTranscript()', () => {
     expect(lines[2]).toMatchObject({ exitCode: 0, durationMs: 1500 })
   })
 })
+
+describe('progress', () => {
+  it('`runCli()` draws a progress bar only when stdout is a TTY and --json is off', async () => {
+    await writeFile(join(cwd, 's.json'), JSON.stringify({ steps: [{ request: { type: 'ListSnapshots' } }] }))
+    const calls: string[] = []
+    const tty = async (argv: string[]): Promise<number> => {
+      const io = captureIO({ cwd })
+      const ttyIO = { ...io, stdout: { write: io.stdout.write, isTTY: true }, progress: async (label: string) => { calls.push(label); return { update () {}, stop () {} } } }
+      return await runCli(argv, ttyIO, async () => backend)
+    }
+    expect(await tty(['scenario-run', 's.json', '--fresh'])).toBe(0)
+    expect(await tty(['ledger-verify'])).toBe(0)
+    expect(calls).toEqual(['scenario', 'verifying'])
+    expect(await tty(['--json', 'ledger-verify'])).toBe(0)
+    expect((await run(['ledger-verify'])).code).toBe(0)
+    expect(calls).toEqual(['scenario', 'verifying'])
+  })
+})
