@@ -412,10 +412,30 @@ def setup(config_json):
             report('introspection', event)
             raise PermissionError(f'{event} is denied by the OS2 sandbox')
 
+    def is_js_object(v):
+        try:
+            return not isinstance(v, type) and any(c.__name__ == 'JsProxy' for c in type(v).__mro__)
+        except Exception:
+            return False
+
     def harden():
         for name in list(sys.modules):
             if name.split('.')[0] in BLOCKED:
-                del sys.modules[name]
+                module = sys.modules.pop(name)
+                # Pyodide's own modules stay reachable through the class
+                # graph (object.__subclasses__ -> a method's __globals__):
+                # drop the live JS objects they hold (e.g. webloop's
+                # scheduleCallback, the import hook's proxies).
+                namespace = getattr(module, '__dict__', None)
+                if isinstance(namespace, dict):
+                    for key, value in list(namespace.items()):
+                        if is_js_object(value):
+                            namespace[key] = None
+                        elif type(value).__name__ == 'JsFinder':
+                            for attr in ('jsproxies', 'hooks'):
+                                store = getattr(value, attr, None)
+                                if isinstance(store, dict):
+                                    store.clear()
         sys.meta_path[:] = [f for f in sys.meta_path
                             if str(getattr(type(f), '__module__', '')).split('.')[0] not in BLOCKED
                             and str(getattr(f, '__module__', '')).split('.')[0] not in BLOCKED]

@@ -8,6 +8,31 @@ import type { RunResult, Sandbox } from '../../src/index.ts'
 import { openSandbox } from './helpers.ts'
 
 const SECRET = 'os2-test-secret-' + String(process.pid)
+
+/** Walks the class graph to every module namespace a method can reach and tries each object as a JS proxy. */
+const CLASS_GRAPH_WALK = [
+  'seen, hits, spaces = set(), [], {}',
+  'def walk(c):',
+  '    for s in type.__subclasses__(c):',
+  '        if s not in seen:',
+  '            seen.add(s)',
+  '            yield s',
+  '            yield from walk(s)',
+  'for c in walk(object):',
+  '    for v in list(vars(c).values()):',
+  '        g = getattr(getattr(v, "__func__", v), "__globals__", None)',
+  '        if isinstance(g, dict):',
+  '            spaces[g.get("__name__")] = g',
+  'for name, g in spaces.items():',
+  '    for k, v in list(g.items()):',
+  '        if isinstance(v, type):',
+  '            continue',
+  '        try:',
+  '            hits.append((name, k, v.constructor.constructor("return process")().pid))',
+  '        except Exception:',
+  '            pass',
+  'print([h[:2] for h in hits])'
+].join('\n')
 let outside: string
 let secretFile: string
 let server: Server
@@ -103,6 +128,12 @@ describe('sandbox escape suite (in-process hardening on)', () => {
     expectContained(r, ['forbidden_import'])
   })
 
+  it('run() leaves no live JS object on the class graph', async () => {
+    const r = await hardened.run(CLASS_GRAPH_WALK)
+    expect(r.status).toBe('ok')
+    expect(r.stdout).toBe('[]\n')
+  })
+
   it('run() refuses mounting host folders', async () => {
     const r = await hardened.run(`import pyodide_js\npyodide_js.mountNodeFS('/mnt', ${JSON.stringify(outside)})\nprint(open('/mnt/secret.txt').read())`)
     expectContained(r, ['forbidden_import'])
@@ -127,6 +158,11 @@ describe('sandbox escape suite (process boundary alone: in-process hardening off
     const r = await bare.run(getProcess + 'import js\nprint(getattr(proc.env, "OS2_TEST_SECRET", None), getattr(js.process.env, "OS2_TEST_SECRET", None))\nprint(len(list(js.Object.keys(proc.env))))')
     expect(r.status).toBe('ok')
     expect(r.stdout).toBe('None None\n0\n')
+  })
+
+  it('run() finds a live JS object on the class graph without the hardening', async () => {
+    const r = await bare.run(CLASS_GRAPH_WALK)
+    expect(r.stdout).toContain("('pyodide.webloop', 'scheduleCallback')")
   })
 
   it('run() reaches node:fs but the permission model denies host files', async () => {
