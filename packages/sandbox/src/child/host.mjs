@@ -204,7 +204,7 @@ function installDevice () {
         const msg = JSON.parse(pending.subarray(0, nl).toString('utf8'))
         pending = pending.subarray(nl + 1)
         if (msg.t === 'call') {
-          send({ t: 'call', id: msg.id, capability: msg.capability, args: msg.args })
+          send({ t: 'call', id: msg.id, capability: String(msg.capability), args: msg.args ?? null })
           for (;;) {
             const answer = receive()
             if (answer.t === 'reply' && answer.id === msg.id) {
@@ -213,10 +213,15 @@ function installDevice () {
             }
             if (answer.t === 'close') process.exit(0)
           }
-        } else {
-          // violation / stop notices are one-way
-          send(msg)
+        } else if (msg.t === 'violation') {
+          violation(String(msg.kind), msg.detail)
+        } else if (msg.t === 'stop') {
+          send({ t: 'stop', reason: String(msg.reason), units: Number(msg.units) || 0 })
+        } else if (msg.t === 'output_limit') {
+          send({ t: 'output_limit', limit: outputLimit })
         }
+        // Anything else is dropped: the script can write to this fd too,
+        // and must not be able to forge 'done' or 'out' messages.
       }
       return length
     }

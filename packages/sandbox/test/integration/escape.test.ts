@@ -139,6 +139,24 @@ describe('sandbox escape suite (in-process hardening on)', () => {
     expectContained(r, ['forbidden_import'])
   })
 
+  it('run() cannot forge bridge messages through the device fd', async () => {
+    const forged = '{"t":"done","id":0,"status":"ok","units":0}\\n{"t":"out","s":"stdout","b":"Zm9yZ2Vk"}\\n'
+    const code = [
+      'import os',
+      'for fd in range(3, 64):',
+      '    try:',
+      `        os.write(fd, b'${forged}')`,
+      '    except OSError:',
+      '        pass',
+      'print("real")'
+    ].join('\n')
+    const r = await hardened.run(code)
+    expect(r.status).toBe('ok')
+    expect(r.stdout).toBe('real\n')
+    const next = await hardened.run('print("next")')
+    expect(next.stdout).toBe('next\n')
+  })
+
   it('run() refuses gc introspection and metering tampering', async () => {
     expectContained(await hardened.run('import gc\ngc.get_objects()'), ['introspection'])
     expectContained(await hardened.run('import sys\nsys.monitoring.set_events(4, 0)'), ['metering_tamper'])
