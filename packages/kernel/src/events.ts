@@ -18,6 +18,8 @@ export const EVENT_TYPES = {
   completed: 'completed',
   failed: 'failed',
   cancelled: 'cancelled',
+  /** A running token stopped by a CancelToken at a metering point (carries the request: an input recorded mid-step). */
+  interrupt: 'interrupt',
   capabilityViolation: 'capability_violation',
   resourceBudgetExceeded: 'resource_budget_exceeded'
 } as const

@@ -11,7 +11,7 @@ import { EVENT_TYPES } from './events.ts'
 import type { EventEnvelope, LedgerStorage } from './ledger/types.ts'
 import type { KernelLedger, LedgerFactory } from './kernel-ledger.ts'
 import { defaultLedgerFactory } from './default-ledger-factory.ts'
-import { KernelRequest, REQUEST_TYPES } from './protocol/schemas.ts'
+import { CancelToken, KernelRequest, REQUEST_TYPES } from './protocol/schemas.ts'
 import type { KernelResponse, KernelToken } from './protocol/schemas.ts'
 import type {
   CapabilityInfo, Genesis, Grant, Kernel, LedgerView, ReplayReport, SnapshotManager, SnapshotSummary, StateDiff, TokenStatus
@@ -107,6 +107,9 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   #roots = new Map<string, StateRoot>()
   #rebuilding = false
   #closed = false
+  #running: TokenRun | undefined
+  /** CancelToken requests delivered to a running token, by token id, until answered. */
+  readonly #interrupts = new Map<string, unknown>()
 
   constructor (parts: {
     genesis: Genesis
@@ -245,6 +248,17 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   // ---- protocol -----------------------------------------------------------
 
   handle (request: unknown): Promise<KernelResponse> {
+    // A CancelToken for the token running right now cannot wait for its turn: it
+    // reaches the run at once and stops it at its next metering point.
+    const running = this.#running
+    if (running !== undefined && typeof request === 'object' && request !== null &&
+      (request as { type?: unknown }).type === 'CancelToken' && (request as { tokenId?: unknown }).tokenId === running.token.id) {
+      const parsed = CancelToken.safeParse(request)
+      if (parsed.success) {
+        running.requestCancel(parsed.data as unknown as CanonicalValue)
+        this.#interrupts.set(running.token.id, parsed.data)
+      }
+    }
     return this.#exclusive(async () => {
       try {
         return await this.#handleNow(request)
@@ -505,6 +519,14 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
 
   #cancel (tokenId: string, reason: string | undefined, info: Record<string, CanonicalValue>): KernelResponse {
     const status = getToken(this.#state, tokenId)
+    const interrupt = this.#interrupts.get(tokenId)
+    if (interrupt !== undefined) {
+      this.#interrupts.delete(tokenId)
+      // Delivered while the token ran: the `interrupt` event already recorded this request.
+      if (status?.state === 'cancelled' && canonicalize(interrupt) === canonicalize(info.request)) {
+        return this.#respond('accepted', { tokenId, was: 'running' })
+      }
+    }
     if (status === undefined) return this.#reject('UNKNOWN_TOKEN', `Cannot cancel ${tokenId}: no token has this id`, info)
     if (TERMINAL.has(status.state)) return this.#reject('TOKEN_NOT_CANCELLABLE', `Cannot cancel ${tokenId}: it has already ${status.state}`, info)
     const ids = { capability_id: status.token.capability, token_id: tokenId }
@@ -582,9 +604,11 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       maxPayloadBytes: this.genesis.limits.maxPayloadBytes
     })
     let result: CanonicalValue
+    this.#running = run
     try {
       run.charge('tokens', limits.cost)
       result = (await descriptor.handler(args, run)) ?? null
+      if (run.halted !== undefined) throw run.halted
       const bytes = utf8Length(canonicalize(result))
       if (bytes > this.genesis.limits.maxPayloadBytes) {
         throw new KernelError('PAYLOAD_TOO_LARGE', `Result of ${token.id} is ${bytes} bytes, the limit is ${this.genesis.limits.maxPayloadBytes}`)
@@ -595,8 +619,16 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
         : new KernelError('HANDLER_FAILED', `Capability ${token.capability} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
       this.#saveRng()
       this.#chargeUsage(token.capability, run.used.tokens)
+      if (kerr.code === 'TOKEN_CANCELLED') {
+        this.#state = putToken(this.#state, { ...running, state: 'cancelled', used: { ...run.used }, error: kerr.toWire() })
+        this.#append(EVENT_TYPES.cancelled, { was: 'running', used: { ...run.used } }, ids)
+        this.#cascade(token.id)
+        return
+      }
       this.#failToken({ ...running, used: { ...run.used } }, kerr)
       return
+    } finally {
+      this.#running = undefined
     }
     this.#state = run.draft
     this.#saveRng()

@@ -33,3 +33,37 @@ export const testThrow = defineCapability({
 })
 
 export const TEST_DESCRIPTORS = [testFetch, testSneaky, testThrow]
+
+/** A controllable slow external call: the test resolves it (`release()`) while the token is running. */
+export function createGate (): { release: (value: string) => void, reached: Promise<void>, descriptor: ReturnType<typeof defineCapability<{ steps: number }>> } {
+  let release: (value: string) => void = () => undefined
+  let reachedResolve: () => void = () => undefined
+  const reached = new Promise<void>(resolve => { reachedResolve = resolve })
+  const body = new Promise<string>(resolve => { release = resolve })
+  const descriptor = defineCapability({
+    id: 'test.gate',
+    version: 1,
+    description: 'Waits on an external call, then does some metered steps',
+    args: z.strictObject({ steps: z.number().int().nonnegative() }),
+    handler: async (args, ctx) => {
+      const got = await ctx.external('gate', () => { reachedResolve(); return body })
+      for (let i = 0; i < args.steps; i++) ctx.put('n', `k${i}`, i)
+      return got
+    }
+  })
+  return { release: v => release(v), reached, descriptor }
+}
+
+/** Catches every error and keeps writing: budget and cancellation must still stop it. */
+export const testStubborn = defineCapability({
+  id: 'test.stubborn',
+  version: 1,
+  description: 'Swallows errors from the context',
+  args: z.strictObject({}),
+  handler: (_args, ctx) => {
+    for (let i = 0; i < 20; i++) {
+      try { ctx.put('n', `k${i}`, i) } catch { /* ignored on purpose */ }
+    }
+    return 'survived'
+  }
+})

@@ -61,6 +61,11 @@ export class TokenRun implements CapabilityContext {
   draft: StateRoot
   snapshotLabels: string[] = []
   readonly #hooks: TokenRunHooks
+  #cancel: CanonicalValue | undefined
+  /** The budget overrun or cancellation that stopped this run, if any. */
+  halted: KernelError | undefined
+  /** Metering points passed so far (where an interrupt is observed). */
+  #meters = 0
 
   constructor (token: KernelToken, grant: Grant, budget: Metered, draft: StateRoot, hooks: TokenRunHooks) {
     this.token = token
@@ -73,11 +78,44 @@ export class TokenRun implements CapabilityContext {
   get tick (): number { return this.#hooks.clock.now() }
   get maxPayloadBytes (): number { return this.#hooks.maxPayloadBytes }
 
+  /**
+   * Asks the run to stop at its next metering point (a `CancelToken` for a running
+   * token). The interruption is recorded as an `interrupt` event carrying the
+   * request and the metering point, so replay stops the token at the same place.
+   */
+  requestCancel (request: CanonicalValue): void {
+    this.#cancel ??= request
+  }
+
+  #checkInterrupt (): void {
+    const recorded = this.#hooks.recordedNext()
+    if (recorded !== undefined) {
+      if (recorded.type === EVENT_TYPES.interrupt && recorded.token_id === this.token.id && recorded.payload.at === this.#meters) {
+        this.#hooks.append(EVENT_TYPES.interrupt, { ...recorded.payload })
+        throw new KernelError('TOKEN_CANCELLED', `Token ${this.token.id} was cancelled while running`)
+      }
+      return
+    }
+    if (this.#cancel !== undefined) {
+      this.#hooks.append(EVENT_TYPES.interrupt, { request: this.#cancel, at: this.#meters })
+      throw new KernelError('TOKEN_CANCELLED', `Token ${this.token.id} was cancelled while running`)
+    }
+  }
+
   charge (kind: BudgetKind, amount: number): void {
     if (!Number.isSafeInteger(amount) || amount < 0) throw new RangeError(`Cannot charge ${amount} ${kind}: amount must be a non-negative integer`)
-    this.used[kind] += amount
-    if (kind === 'tokens' && amount > 0) this.#hooks.clock.advance(amount)
-    if (this.used[kind] > this.budget[kind]) throw budgetExceeded(kind, this.budget[kind], this.used[kind])
+    if (this.halted !== undefined) throw this.halted
+    try {
+      this.#checkInterrupt()
+      this.#meters++
+      this.used[kind] += amount
+      if (kind === 'tokens' && amount > 0) this.#hooks.clock.advance(amount)
+      if (this.used[kind] > this.budget[kind]) throw budgetExceeded(kind, this.budget[kind], this.used[kind])
+    } catch (err) {
+      // Sticky: a handler that catches the error cannot keep running past it.
+      this.halted = err as KernelError
+      throw err
+    }
   }
 
   checkScope (scope: InvocationScope): void {
