@@ -88,15 +88,24 @@ class DefaultSandboxPool implements SandboxPool {
       const index = this.idle.findIndex((e) => e.isLoaded)
       const entry = index >= 0 ? this.idle.splice(index, 1)[0] : this.idle.shift()
       if (index < 0) this.misses++
-      this.refill()
-      if (entry === undefined) continue
+      if (entry === undefined) {
+        this.refill()
+        continue
+      }
       const loaded = await entry.loaded
       if (loaded === undefined || entry.proc.exited) {
         entry.proc?.dispose()
+        this.refill()
         continue
       }
       this.handedOut++
-      return await startSession(components, init, entry.proc, loaded)
+      // Refill only once this session is ready: a Pyodide load takes a
+      // core for a second and would slow the hand-out it replaces.
+      try {
+        return await startSession(components, init, entry.proc, loaded)
+      } finally {
+        this.refill()
+      }
     }
   }
 

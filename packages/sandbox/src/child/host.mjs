@@ -325,7 +325,9 @@ function init (msg) {
   hooks.destroy()
   setup.destroy()
   mod.destroy()
-  py.runPython('import sys; sys.modules.pop("_os2_harness", None)')
+  const sys = py.pyimport('sys')
+  sys.modules.pop('_os2_harness', undefined)
+  sys.destroy()
   if (msg.hardening) {
     py.unregisterJsModule('js')
     py.unregisterJsModule('pyodide_js')
