@@ -71,14 +71,20 @@ export function printResponse (out: Output, response: KernelResponse): void {
 export async function submitCommand (ctx: CommandContext, _args: string[], opts: Record<string, unknown>): Promise<ExitCode> {
   return await withKernel<ExitCode>(ctx, async ({ kernel, genesis }) => {
     const request = ctx.backend.validateRequest(await rawRequest(ctx, opts, genesis.operator), genesis)
+    const sizeBefore = kernel.ledger.size
     const response = await kernel.handle(request)
     if (request.type !== 'SubmitToken' || response.disposition === 'rejected') {
-      const status = request.type === 'SubmitToken' ? kernel.token(request.token.id) : undefined
+      const found = request.type === 'SubmitToken' ? kernel.token(request.token.id) : undefined
+      // Only a token this request created (not an older one with the same id).
+      const status = found !== undefined && found.submittedSeq >= sizeBefore ? found : undefined
       if (ctx.out.json) {
         ctx.out.document({ response, token: status ?? null, ledger: { size: kernel.ledger.size, head: kernel.ledger.head } })
+      } else if (status !== undefined) {
+        // Refused at submission (grant, ceiling, rate limit): the token exists, failed; show it once.
+        printTokenStatus(ctx.out, status)
+        ctx.out.line(`ledger ${kernel.ledger.size} events, head ${kernel.ledger.head}`)
       } else {
         printResponse(ctx.out, response)
-        if (status !== undefined) printTokenStatus(ctx.out, status)
       }
       throwIfRejected(response)
       return 0
