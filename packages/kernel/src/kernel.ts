@@ -349,11 +349,16 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     }
   }
 
-  /** Runs one unit of work (a request or a step) and then stores the snapshots it took. */
+  /**
+   * Runs one unit of work (a request or a step), then records the clock in
+   * state (`meta/tick`) and stores the snapshots the unit took. A restored
+   * snapshot applies the same tick rule, so replay from it matches.
+   */
   async #unit<T> (fn: () => T | Promise<T>): Promise<T> {
     try {
       return await fn()
     } finally {
+      this.#state = syncTick(this.#state, this.#clock.now())
       await this.#finishSnapshots()
     }
   }
@@ -560,11 +565,14 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     if (picked === undefined) return false
     const status = getToken(this.#state, picked.id)
     if (status === undefined) throw new KernelError('INTERNAL', `Queued token ${picked.id} has no record`)
-    try {
-      await this.#unit(() => this.#run(status, picked.effectivePriority, picked.waited))
-    } finally {
-      if (this.#clock.now() === tick) this.#clock.advance(1)
-    }
+    await this.#unit(async () => {
+      try {
+        await this.#run(status, picked.effectivePriority, picked.waited)
+      } finally {
+        // Every step moves time, so aging and rate-limit refills always progress.
+        if (this.#clock.now() === tick) this.#clock.advance(1)
+      }
+    })
     return true
   }
 
@@ -741,7 +749,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       if (!verified.ok) return fail(verified.firstBadSeq, recorded[verified.firstBadSeq]?.hash ?? 'none', verified.reason)
     }
     const ledger: KernelLedger = createLedger({}, { events: prefix })
-    const state = registerSnapshot(root, { id, label: record.label, parent: record.state.parent, stateHash: record.stateHash, eventSeq: record.eventSeq })
+    const state = syncTick(registerSnapshot(root, { id, label: record.label, parent: record.state.parent, stateHash: record.stateHash, eventSeq: record.eventSeq }), record.timestamp)
     const rngState = root.get(META_SECTION, 'rng') as unknown as RngState | undefined
     const rng = rngState === undefined ? createSeededRng(this.genesis.seed) : restoreRng(rngState)
     const roots = new Map<string, StateRoot>([[id, root]])
@@ -839,6 +847,11 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       else await this.#storageOwned?.close()
     })
   }
+}
+
+/** The clock as kept in state at the end of every unit of work. */
+function syncTick (state: StateRoot, tick: number): StateRoot {
+  return state.get(META_SECTION, 'tick') === tick ? state : state.set(META_SECTION, 'tick', tick)
 }
 
 /** Whole state as `{ section: { key: value } }`, sorted. */
