@@ -87,6 +87,8 @@ class SandboxSession implements Sandbox {
   private readonly init: SandboxInit
   private chain: Promise<unknown> = Promise.resolve()
   private closed = false
+  private running = false
+  private runs = 0
 
   constructor (components: SandboxComponents, init: SandboxInit, proc: SessionProcess) {
     this.components = components
@@ -171,7 +173,12 @@ class SandboxSession implements Sandbox {
     }
     const wall = setTimeout(() => { this.proc.kill('wall') }, this.init.wallClockMs)
     const poll = this.watchMemory()
-    const runId = Math.floor(t0 * 1000) % 1_000_000_000
+    const runId = ++this.runs
+    const emitOutput = (stream: OutputStream, text: string): void => {
+      // A throwing listener must not leave the child half-way through a run.
+      try { opts.onOutput?.(stream, text) } catch { /* the caller's problem */ }
+    }
+    this.running = true
     const finish = (status: RunStatus, units: number, error: RunError | undefined): RunResult => {
       let finalStatus = status
       let finalError = error
@@ -182,7 +189,7 @@ class SandboxSession implements Sandbox {
       }
       for (const s of ['stdout', 'stderr'] as const) {
         const tail = decoders[s].decode()
-        if (tail !== '') opts.onOutput?.(s, tail)
+        if (tail !== '') emitOutput(s, tail)
       }
       return {
         status: finalStatus,
@@ -204,7 +211,7 @@ class SandboxSession implements Sandbox {
             const bytes = decodeChunk(msg.b)
             out[msg.s].push(bytes)
             const text = decoders[msg.s].decode(bytes, { stream: true })
-            if (text !== '') opts.onOutput?.(msg.s, text)
+            if (text !== '') emitOutput(msg.s, text)
             break
           }
           case 'violation':
@@ -236,6 +243,7 @@ class SandboxSession implements Sandbox {
         }
       }
     } finally {
+      this.running = false
       clearTimeout(wall)
       clearInterval(poll)
       if (grace !== undefined) clearTimeout(grace)
@@ -246,6 +254,8 @@ class SandboxSession implements Sandbox {
     switch (msg.killReason) {
       case 'wall':
         return ['killed', 0, { code: 'WALL_CLOCK_EXCEEDED', message: `Wall-clock limit of ${this.init.wallClockMs} ms exceeded: the session process was killed` }]
+      case 'closed':
+        return ['killed', 0, { code: 'SANDBOX_CLOSED', message: 'The session was closed during the run' }]
       case 'memory':
         return ['killed', 0, { code: 'MEMORY_LIMIT_EXCEEDED', message: `Memory limit of ${this.init.memoryLimitBytes} bytes exceeded: the session process was killed` }]
       case 'stop ignored':
@@ -270,6 +280,8 @@ class SandboxSession implements Sandbox {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    // A run in flight is ended now rather than waited for.
+    if (this.running) this.proc.kill('closed')
     await this.chain.catch(() => undefined)
     if (!this.proc.exited) {
       try { this.proc.send({ t: 'close' }) } catch { /* already gone */ }

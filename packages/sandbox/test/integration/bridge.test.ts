@@ -82,3 +82,22 @@ describe('the os2 syscall bridge', () => {
     expect((await sandbox.run('import sys\nsys.exit(0)')).status).toBe('ok')
   })
 })
+
+describe('Sandbox.close()', () => {
+  it('close() ends a run in flight with status killed', async () => {
+    const other = await openSandbox({}, fakeKernel())
+    const running = other.run('while True:\n    pass', { unitBudget: 10 ** 12 })
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    await other.close()
+    const r = await running
+    expect(r.status).toBe('killed')
+    expect(r.error?.code).toBe('SANDBOX_CLOSED')
+    expect(other.alive).toBe(false)
+  })
+
+  it('run() ignores an onOutput listener that throws', async () => {
+    const r = await sandbox.run('print("a")\nprint("b")', { onOutput: () => { throw new Error('listener bug') } })
+    expect(r.status).toBe('ok')
+    expect(r.stdout).toBe('a\nb\n')
+  })
+})
