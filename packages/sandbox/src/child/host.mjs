@@ -78,6 +78,7 @@ process.binding = (name) => name === 'constants' ? { fs: fs.constants, os: {} } 
 
 const started = performance.now()
 const { loadPyodide } = await import(path.join(boot.pyodideDir, 'pyodide.mjs'))
+const phases = { import: performance.now() - started }
 const loadOptions = {
   indexURL: boot.pyodideDir + '/',
   env: { PYTHONHASHSEED: '0', HOME: '/home/pyodide', TZ: 'UTC', LANG: 'C.UTF-8' },
@@ -86,7 +87,9 @@ const loadOptions = {
 }
 if (boot.mode === 'make-snapshot') loadOptions._makeSnapshot = true
 else if (boot.snapshotPath) loadOptions._loadSnapshot = new Uint8Array(fs.readFileSync(boot.snapshotPath))
+phases.read = performance.now() - started
 const py = await loadPyodide(loadOptions)
+phases.load = performance.now() - started
 
 /**
  * The harness definitions live in a module that the snapshot already holds
@@ -131,7 +134,7 @@ if (boot.warm) {
   builtins.compile('import os2\nfor i in range(3):\n    x = [i * 2 for i in range(2)]\n    def f(a, *b, **c):\n        return {a: b}\ntry:\n    pass\nexcept Exception as e:\n    print(e)\n', '<warm>', 'exec')
   builtins.destroy()
 }
-send({ t: 'loaded', ms: performance.now() - started, snapshot: Boolean(boot.snapshotPath) })
+send({ t: 'loaded', ms: performance.now() - started, snapshot: Boolean(boot.snapshotPath), phases })
 
 // ----------------------------------------------------- session state
 
