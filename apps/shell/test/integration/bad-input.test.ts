@@ -1,4 +1,4 @@
-import { mkdir, stat, unlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { json, ledgerBytes, ledgerEvents, os2, tempDir } from './harness.ts'
@@ -95,8 +95,8 @@ describe('os2 bad input', () => {
   })
 
   // Tests run as root, for whom chmod 000 does not stop reads, so unreadability
-  // is made real in ways that stop root too: the data dir path is a regular
-  // file, or genesis.json is a directory (EISDIR on read).
+  // is also made real in ways that stop root too: the data dir path is a
+  // regular file, or genesis.json is a directory (EISDIR on read).
   it('`os2` exits 1 with DATA_DIR_UNREADABLE when the data dir is a file', async () => {
     const file = join(tmp.path, 'a-file')
     await writeFile(file, 'not a directory')
@@ -115,6 +115,25 @@ describe('os2 bad input', () => {
     const r = await os2(['--data-dir', broken, 'cap-list'])
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^error DATA_DIR_UNREADABLE: .*genesis\.json/m)
+  })
+
+  it('`os2` exits 1 with DATA_DIR_UNREADABLE when the data dir is chmod 000', async () => {
+    // As root, chmod 000 stops nothing, so the CLI runs as the unprivileged
+    // user nobody (uid 65534) for this check; as any other user, as itself.
+    const locked = join(tmp.path, 'locked')
+    expect((await os2(['--data-dir', locked, 'init'])).code).toBe(0)
+    await chmod(tmp.path, 0o755)
+    await chmod(locked, 0o000)
+    try {
+      const as = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}
+      for (const args of [['cap-list'], ['ledger-verify'], ['snapshot-list']]) {
+        const r = await os2(['--data-dir', locked, ...args], as)
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(1)
+        expect(r.stderr).toMatch(/^error DATA_DIR_UNREADABLE: .*(EACCES|permission)/m)
+      }
+    } finally {
+      await chmod(locked, 0o700)
+    }
   })
 
   it('`os2` exits 1 with GENESIS_INVALID when genesis.json is corrupt', async () => {

@@ -16,10 +16,11 @@ export interface RunResult { code: number | null, stdout: string, stderr: string
  * `OS2_DATA_DIR` unset so only `--data-dir` applies, and resolves with its
  * exit code and output.
  */
-export async function os2 (args: string[], options: { cwd?: string, stdin?: string, env?: Record<string, string> } = {}): Promise<RunResult> {
+export async function os2 (args: string[], options: { cwd?: string, stdin?: string, env?: Record<string, string>, uid?: number, gid?: number } = {}): Promise<RunResult> {
   const env: Record<string, string | undefined> = { ...process.env, ...options.env }
   if (options.env?.OS2_DATA_DIR === undefined) delete env.OS2_DATA_DIR
-  const child = spawn(process.execPath, [OS2, ...args], { cwd: options.cwd ?? REPO, env, stdio: ['pipe', 'pipe', 'pipe'] })
+  const ids = options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : {}
+  const child = spawn(process.execPath, [OS2, ...args], { cwd: options.cwd ?? REPO, env, stdio: ['pipe', 'pipe', 'pipe'], ...ids })
   let stdout = ''
   let stderr = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => { stdout += s })
