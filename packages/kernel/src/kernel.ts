@@ -26,7 +26,7 @@ import { checkGrant, getGrant, GRANT_SECTION, listGrants, VIOLATION_CODES } from
 import type { ViolationReason } from './capabilities/grants.ts'
 import { takeFromBucket } from './capabilities/rate-limit.ts'
 import type { BucketState } from './capabilities/rate-limit.ts'
-import { dependentsOf, getToken, pickNext, putToken, QUEUE_SECTION, TOKEN_SECTION } from './scheduler/scheduler.ts'
+import { dependentsOf, getToken, pickNext, putToken, QUEUE_SECTION, TOKEN_SECTION, tokenState } from './scheduler/scheduler.ts'
 import type { QueueEntry } from './scheduler/scheduler.ts'
 import { KV_PREFIX, TokenRun, utf8Length } from './scheduler/token-run.ts'
 import type { Metered, WallClock } from './scheduler/token-run.ts'
@@ -108,6 +108,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   #rebuilding = false
   #closed = false
   #running: TokenRun | undefined
+  readonly #parsedArgs = new WeakMap<object, unknown>()
   /** CancelToken requests delivered to a running token, by token id, until answered. */
   readonly #interrupts = new Map<string, unknown>()
 
@@ -308,6 +309,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       if (!args.success) {
         return { ok: false, code: 'SCHEMA_VIOLATION', message: `Invalid arguments for ${req.token.capability}: ${firstIssue(args.error)}`, info }
       }
+      this.#parsedArgs.set(req.token, args.data)
     }
     if (req.type === 'GrantCapability' && req.grant.validFrom !== undefined && req.grant.validUntil !== undefined && req.grant.validUntil <= req.grant.validFrom) {
       return { ok: false, code: 'SCHEMA_VIOLATION', message: 'Invalid GrantCapability request: grant.validUntil must be after grant.validFrom', info }
@@ -439,9 +441,9 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   }
 
   #submit (token: KernelToken, info: Record<string, CanonicalValue>): KernelResponse {
-    if (getToken(this.#state, token.id) !== undefined) return this.#reject('DUPLICATE_TOKEN', `Cannot submit ${token.id}: a token with this id already exists`, info)
+    if (tokenState(this.#state, token.id) !== undefined) return this.#reject('DUPLICATE_TOKEN', `Cannot submit ${token.id}: a token with this id already exists`, info)
     for (const dep of token.after) {
-      if (getToken(this.#state, dep) === undefined) return this.#reject('UNKNOWN_TOKEN', `Cannot submit ${token.id}: it runs after unknown token ${dep}`, info)
+      if (tokenState(this.#state, dep) === undefined) return this.#reject('UNKNOWN_TOKEN', `Cannot submit ${token.id}: it runs after unknown token ${dep}`, info)
     }
     const ids = { capability_id: token.capability, token_id: token.id }
     const requestEvent = this.#append(EVENT_TYPES.request, info, ids)
@@ -461,7 +463,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       this.#failToken(status, err)
       return this.#respond('rejected', { tokenId: token.id }, err.toWire())
     }
-    const args: unknown = descriptor.args.parse(token.args)
+    const args = this.#args(token)
     const scope = descriptor.scope?.(args) ?? {}
     const check = checkGrant(this.#state, token.principal, token.capability, scope, this.#clock.now())
     if (!check.ok) {
@@ -469,12 +471,13 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       this.#failToken(status, err)
       return this.#respond('rejected', { tokenId: token.id }, err.toWire())
     }
-    const order = this.#counter('submitted')
+    // Submission order is the seq of the request event: unique, increasing, free.
+    const order = requestEvent.seq
     const entry: QueueEntry = { priority: token.priority, order, since: this.#clock.now(), after: token.after }
     this.#state = putToken(this.#state, status).set(QUEUE_SECTION, token.id, entry as unknown as CanonicalValue)
     this.#append(EVENT_TYPES.scheduled, { priority: token.priority, after: token.after, budget: status.budget, order }, ids)
     const deadDep = token.after.find(dep => {
-      const s = getToken(this.#state, dep)?.state
+      const s = tokenState(this.#state, dep)
       return s === 'failed' || s === 'cancelled'
     })
     if (deadDep !== undefined) {
@@ -483,6 +486,16 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       return this.#respond('rejected', { tokenId: token.id }, err.toWire())
     }
     return this.#respond('queued', { tokenId: token.id, order })
+  }
+
+  /** The token's arguments parsed by its descriptor (cached per stored token object). */
+  #args (token: KernelToken): unknown {
+    let args = this.#parsedArgs.get(token)
+    if (args === undefined) {
+      args = this.registry.get(token.capability).args.parse(token.args)
+      this.#parsedArgs.set(token, args)
+    }
+    return args
   }
 
   #violationError (reason: ViolationReason, detail: string, grantId?: string): KernelError {
@@ -581,7 +594,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     const ids = { capability_id: token.capability, token_id: token.id }
     const descriptor = this.registry.get(token.capability)
     const limits = this.registry.limits(token.capability)
-    const args: unknown = descriptor.args.parse(token.args)
+    const args = this.#args(token)
     const scope = descriptor.scope?.(args) ?? {}
     this.#state = this.#state.delete(QUEUE_SECTION, token.id)
     const check = checkGrant(this.#state, token.principal, token.capability, scope, this.#clock.now())
@@ -782,7 +795,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
           if (c.before !== undefined) out.before = c.before
           if (c.after !== undefined) out.after = c.after
           return out
-        })
+        }).sort((x, y) => x.path < y.path ? -1 : x.path > y.path ? 1 : 0)
         return { from: fromId, to: toId, changes }
       }),
       replay: (id, options) => this.#exclusive(() => this.#replaySnapshot(id, options?.events)),
@@ -820,8 +833,12 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   token (id: string): TokenStatus | undefined { return getToken(this.#state, id) }
 
   tokens (): TokenStatus[] {
-    const sec = this.#state.section(TOKEN_SECTION)
-    return [...sec.values()].map(v => v as unknown as TokenStatus).sort((a, b) => a.submittedSeq - b.submittedSeq)
+    const out: TokenStatus[] = []
+    for (const id of this.#state.section(TOKEN_SECTION).keys()) {
+      const status = getToken(this.#state, id)
+      if (status !== undefined) out.push(status)
+    }
+    return out.sort((a, b) => a.submittedSeq - b.submittedSeq)
   }
 
   kv (namespace?: string): Array<{ namespace: string, key: string, value: CanonicalValue }> {

@@ -28,12 +28,31 @@ export function effectivePriority (entry: QueueEntry, tick: number, agingTicks: 
   return entry.priority + Math.floor(Math.max(0, tick - entry.since) / agingTicks)
 }
 
+/** The submitted token itself, written once; `token` holds the changing status without it. */
+export const TOKEN_SPEC_SECTION = 'token-spec'
+
+type StoredStatus = Omit<TokenStatus, 'token'>
+
+/** The token's status with its submitted token (assembled from two sections). */
 export function getToken (state: StateRoot, id: string): TokenStatus | undefined {
-  return state.get(TOKEN_SECTION, id) as unknown as TokenStatus | undefined
+  const status = state.get(TOKEN_SECTION, id) as unknown as StoredStatus | undefined
+  if (status === undefined) return undefined
+  return { token: state.get(TOKEN_SPEC_SECTION, id) as unknown as TokenStatus['token'], ...status }
 }
 
+/** Just the lifecycle state of a token. */
+export function tokenState (state: StateRoot, id: string): TokenStatus['state'] | undefined {
+  return (state.get(TOKEN_SECTION, id) as unknown as StoredStatus | undefined)?.state
+}
+
+/**
+ * Stores a status. The token (with its arguments) is stored once, apart from
+ * the status, so every status change hashes only the small status record.
+ */
 export function putToken (state: StateRoot, status: TokenStatus): StateRoot {
-  return state.set(TOKEN_SECTION, status.token.id, status as unknown as CanonicalValue)
+  const { token, ...rest } = status
+  const next = state.has(TOKEN_SPEC_SECTION, token.id) ? state : state.set(TOKEN_SPEC_SECTION, token.id, token as unknown as CanonicalValue)
+  return next.set(TOKEN_SECTION, token.id, rest as unknown as CanonicalValue)
 }
 
 /**
@@ -48,7 +67,7 @@ export function pickNext (state: StateRoot, tick: number, agingTicks: number): P
     const entry = raw as unknown as QueueEntry
     let ready = true
     for (const dep of entry.after) {
-      if (getToken(state, dep)?.state !== 'completed') { ready = false; break }
+      if (tokenState(state, dep) !== 'completed') { ready = false; break }
     }
     if (!ready) continue
     const eff = effectivePriority(entry, tick, agingTicks)

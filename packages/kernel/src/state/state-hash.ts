@@ -13,6 +13,7 @@ const MOD = 1n << 256n
 // Values are immutable once stored, so an object's digest is computed once: removing or
 // replacing the entry later reuses it instead of re-encoding the value.
 const cache = new WeakMap<object, { section: string, key: string, digest: bigint }>()
+const scalars = new Map<string, { value: CanonicalValue, digest: bigint }>()
 
 /** The digest one entry contributes to the state hash. */
 export function entryDigest (section: string, key: string, value: CanonicalValue): bigint {
@@ -23,7 +24,14 @@ export function entryDigest (section: string, key: string, value: CanonicalValue
     cache.set(value, { section, key, digest })
     return digest
   }
-  return BigInt('0x' + hashCanonical([section, key, value]))
+  // Scalars: remember the last digest per entry, so replacing a counter or the tick hashes only the new value.
+  const id = section + '\u0000' + key
+  const last = scalars.get(id)
+  if (last !== undefined && last.value === value) return last.digest
+  const digest = BigInt('0x' + hashCanonical([section, key, value]))
+  if (scalars.size > 4096) scalars.clear()
+  scalars.set(id, { value, digest })
+  return digest
 }
 
 /** `acc + digest` modulo 2^256. */
