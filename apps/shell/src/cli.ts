@@ -3,7 +3,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { ShellBackend } from './backend.ts'
 import type { CommandContext, ExitCode } from './command-context.ts'
 import { describeError, exitCodeFor } from './errors.ts'
-import { Output } from './output.ts'
+import { createOutput } from './output.ts'
+import type { Output } from './output.ts'
 import { NO_PROGRESS } from './progress.ts'
 import type { ShellIO } from './shell-io.ts'
 import { writeTranscript } from './transcript.ts'
@@ -38,7 +39,7 @@ interface RunState { exitCode: ExitCode, command: string | undefined, args: stri
 export async function runCli (argv: readonly string[], io: ShellIO, loadBackend: () => Promise<ShellBackend>): Promise<number> {
   const started = io.now()
   const jsonFlag = argv.slice(0, argv.includes('--') ? argv.indexOf('--') : argv.length).includes('--json')
-  const out = new Output(io, jsonFlag)
+  const out = createOutput(io, jsonFlag)
   const state: RunState = { exitCode: 0, command: undefined, args: [], opts: {} }
   let dataDir = resolve(io.cwd, io.envDataDir ?? '.os2')
 

@@ -6,6 +6,12 @@ const SEGMENT_FILE = /^segment-(\d{6,})\.jsonl$/
 
 interface Position { index: number, name: string, offset: number }
 
+/** Reads a ledger dir incrementally; see {@link createLedgerReader}. */
+export interface LedgerReader {
+  /** Events appended since the last call (all of them on the first call). */
+  read(): Promise<EventEnvelope[]>
+}
+
 /**
  * Reads ledger events straight from the segment files (`segment-NNNNNN.jsonl`,
  * one canonical JSON envelope per line), read-only: it never takes a lock,
@@ -14,7 +20,11 @@ interface Position { index: number, name: string, offset: number }
  * was appended since the previous call. It does not verify hashes; that is
  * `ledger-verify`'s job.
  */
-export class LedgerReader {
+export function createLedgerReader (dir: string): LedgerReader {
+  return new SegmentReader(dir)
+}
+
+class SegmentReader implements LedgerReader {
   readonly #dir: string
   #pos: Position | undefined
 

@@ -3,7 +3,7 @@ import { createKernel, KernelError, KernelRequest, REQUEST_TYPES, verifyEventInc
 import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
 import { checkDataDir, initDataDir, openDataDir, readDataDirPublicKey, verifyLedgerDir } from '@os2/kernel/node'
 import type { ShellBackend } from './backend.ts'
-import { LedgerReader } from './ledger-reader.ts'
+import { createLedgerReader } from './ledger-reader.ts'
 
 function firstIssue (issues: ReadonlyArray<{ path: PropertyKey[], message: string }>): string {
   const issue = issues[0]
@@ -66,7 +66,7 @@ export function createNodeBackend (): ShellBackend {
     },
     async openLedgerReader (dir) {
       const paths = await checkDataDir(dir)
-      return new LedgerReader(paths.ledger)
+      return createLedgerReader(paths.ledger)
     },
     async readPublicKey (dir) {
       return await readDataDirPublicKey(dir)

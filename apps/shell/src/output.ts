@@ -16,7 +16,35 @@ const COMPACT = {
  * Writes command results either as one JSON document (`--json`) or as
  * human-readable tables, and remembers a summary for the transcript.
  */
-export class Output {
+export interface Output {
+  /** True with `--json`. */
+  readonly json: boolean
+  /** True when stdout is a terminal. */
+  readonly isTTY: boolean
+  /** Raw text to stdout. */
+  write(text: string): void
+  /** One line to stdout. */
+  line(text?: string): void
+  /** One JSON document (pretty-printed, newline-terminated). */
+  document(value: unknown): void
+  /** One compact JSON document on a single line (for streams such as `--follow`). */
+  jsonLine(value: unknown): void
+  /** A table with a header row. */
+  table(head: string[], rows: Array<Array<string | number>>): void
+  /** A two-column key/value table. */
+  fields(pairs: Array<[string, string | number | boolean]>): void
+  /** Text to stderr (diagnostics, errors). */
+  error(text: string): void
+  /** What was printed so far, for the transcript. */
+  summary(): OutputSummary
+}
+
+/** An {@link Output} on the shell's stdout and stderr. */
+export function createOutput (io: ShellIO, json: boolean): Output {
+  return new DefaultOutput(io, json)
+}
+
+class DefaultOutput implements Output {
   readonly json: boolean
   readonly #io: ShellIO
   #stdoutBytes = 0
