@@ -41,6 +41,7 @@ export const KERNEL_ERROR_CODES = {
   DATA_DIR_MISSING: 'The data dir does not exist or was never initialised',
   DATA_DIR_UNREADABLE: 'The data dir cannot be read or written',
   DATA_DIR_EXISTS: 'A data dir is already initialised at this path',
+  DATA_DIR_LOCKED: 'Another process has the data dir open',
   CONFIG_INVALID: 'A configuration file is invalid',
   INTERNAL: 'An unexpected internal error'
 } as const
