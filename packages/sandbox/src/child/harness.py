@@ -192,6 +192,45 @@ def setup(config_json):
 
     sys.setrecursionlimit = setrecursionlimit
 
+    # asyncio: Pyodide's WebLoop schedules through JS timers, which never
+    # fire here (the child's event loop does not turn) and which the
+    # hardening cuts off. A loop with no I/O whose clock is the virtual
+    # clock replaces it: asyncio.sleep(n) advances time instead of waiting.
+    import asyncio
+    import warnings
+
+    class _NoIO:
+        def select(self, timeout=None):
+            if timeout:
+                sleep(timeout)
+            return []
+
+        def close(self):
+            pass
+
+    class VirtualEventLoop(asyncio.BaseEventLoop):
+        def __init__(self):
+            super().__init__()
+            self._selector = _NoIO()
+
+        def _process_events(self, event_list):
+            pass
+
+        def _write_to_self(self):
+            pass
+
+    class VirtualEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+        def new_event_loop(self):
+            return VirtualEventLoop()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        asyncio.set_event_loop_policy(VirtualEventLoopPolicy())
+    # pyodide.webloop replaces asyncio.run; put it back.
+    asyncio.run = asyncio.runners.run
+    # Pyodide marks its WebLoop as the running loop; there is none here.
+    asyncio.events._set_running_loop(None)
+
     # ------------------------------------------------------------ metering
     mon = sys.monitoring
     E = mon.events

@@ -51,4 +51,22 @@ describe('createSandbox() determinism', () => {
     expect(r.stdout).toBe('3600\n')
     expect(r.wallMs).toBeLessThan(5000)
   })
+
+  it('asyncio.run() works on a virtual-clock loop: sleeps advance time without waiting', async () => {
+    const code = [
+      'import asyncio, time',
+      'async def f(n):',
+      '    await asyncio.sleep(n)',
+      '    return n',
+      'async def main():',
+      '    t = time.monotonic()',
+      '    r = await asyncio.gather(f(20), f(10), f(30))',
+      '    print(r, round(time.monotonic() - t))',
+      'asyncio.run(main())'
+    ].join('\n')
+    const r = await runOnce(code)
+    expect(r.status).toBe('ok')
+    expect(r.stdout).toBe('[20, 10, 30] 30\n')
+    expect(r.wallMs).toBeLessThan(10_000)
+  })
 })
