@@ -11,6 +11,8 @@ export interface MerkleTree {
   readonly size: number
   /** Appends one leaf (its data, not its hash) and returns its index. Amortised O(1) hashes. */
   append(leaf: Uint8Array): number
+  /** Appends one 32-byte leaf given as 64 hex characters (e.g. an event hash); same as `append(bytes)`, without allocating. */
+  appendHex(leafHex: string): number
   /** Appends a precomputed RFC 6962 leaf hash (32 bytes) and returns its index. */
   appendLeafHash(leafHash: Uint8Array): number
   /** The leaf hash at `index` (hex). */
@@ -65,18 +67,35 @@ export const MERKLE_EMPTY_ROOT: string = EMPTY_ROOT
 
 /** One level of complete subtrees, 32 bytes per node in one growable buffer. */
 class Level {
-  buf: Buffer = Buffer.alloc(HASH_BYTES * 64)
+  buf: Buffer = Buffer.allocUnsafe(HASH_BYTES * 64)
   count = 0
 
-  push (hash: Uint8Array): void {
-    const end = (this.count + 1) * HASH_BYTES
-    if (end > this.buf.length) {
-      const grown = Buffer.alloc(this.buf.length * 2)
-      this.buf.copy(grown, 0, 0, this.count * HASH_BYTES)
+  /** The parent (hex) of nodes i-1 and i of this level. Hex output is the fastest one-shot digest form here. */
+  parentOf (i: number): string {
+    nodeScratch[0] = 0x01
+    this.buf.copy(nodeScratch, 1, (i - 1) * HASH_BYTES, (i + 1) * HASH_BYTES)
+    return oneShotHash('sha256', nodeScratch, 'hex')
+  }
+
+  #reserve (): number {
+    const at = this.count * HASH_BYTES
+    if (at + HASH_BYTES > this.buf.length) {
+      const grown = Buffer.allocUnsafe(this.buf.length * 2)
+      this.buf.copy(grown, 0, 0, at)
       this.buf = grown
     }
-    this.buf.set(hash, this.count * HASH_BYTES)
     this.count++
+    return at
+  }
+
+  push (hash: Uint8Array): void {
+    const at = this.#reserve()
+    this.buf.set(hash, at)
+  }
+
+  pushHex (hash: string): void {
+    const at = this.#reserve()
+    this.buf.write(hash, at, HASH_BYTES, 'hex')
   }
 
   get (i: number): Buffer {
@@ -112,11 +131,27 @@ class CompactMerkleTree implements MerkleTree {
     return this.appendLeafHash(leafHashBytes(leaf))
   }
 
+  appendHex (leafHex: string): number {
+    if (leafHex.length !== 2 * HASH_BYTES || leafScratch.write(leafHex, 1, 'hex') !== HASH_BYTES) {
+      throw new RangeError('Cannot append leaf: expected 64 hex characters')
+    }
+    leafScratch[0] = 0x00
+    const index = this.#size
+    ;(this.#levels[0] as Level).pushHex(oneShotHash('sha256', leafScratch, 'hex'))
+    this.#completeSubtrees(index)
+    return index
+  }
+
   appendLeafHash (leafHash: Uint8Array): number {
     if (leafHash.length !== HASH_BYTES) throw new RangeError(`Cannot append leaf hash: ${leafHash.length} bytes, expected ${HASH_BYTES}`)
     const index = this.#size
+    ;(this.#levels[0] as Level).push(leafHash)
+    this.#completeSubtrees(index)
+    return index
+  }
+
+  #completeSubtrees (index: number): void {
     const levels = this.#levels
-    ;(levels[0] as Level).push(leafHash)
     // Complete every subtree this leaf closes: one hash per trailing 1-bit of index.
     let i = index
     let k = 0
@@ -127,12 +162,11 @@ class CompactMerkleTree implements MerkleTree {
         parent = new Level()
         levels.push(parent)
       }
-      parent.push(nodeHash(level.get(i - 1), level.get(i)))
+      parent.pushHex(level.parentOf(i))
       i >>>= 1
       k++
     }
     this.#size = index + 1
-    return index
   }
 
   leafHash (index: number): string {

@@ -3,7 +3,7 @@ import type { MerkleTree, Signer } from '@os2/crypto'
 import { KernelError } from '../errors.ts'
 import type { ConsistencyProof, InclusionProof, LedgerView, SignedCheckpoint } from '../kernel-types.ts'
 import { signCheckpoint } from './checkpoint.ts'
-import { eventIdFor } from './envelope.ts'
+import { eventIdFor, spliceHash } from './envelope.ts'
 import { ChainVerifier, verifyEvents } from './verify.ts'
 import type { EventDraft, EventEnvelope, LedgerStorage, LoadedLedger, VerifyResult } from './types.ts'
 
@@ -52,15 +52,23 @@ export interface LedgerInit {
   repaired?: LoadedLedger['repaired']
 }
 
+interface Waiter { target: number, resolve: () => void, reject: (err: unknown) => void }
+
 class DefaultLedger implements Ledger {
   readonly #storage: LedgerStorage | undefined
   readonly #events: EventEnvelope[] = []
+  /** Canonical lines of the events not yet written (storage only), aligned with #events from #lineBase. */
+  #lines: string[] = []
+  #lineBase = 0
+  // The Merkle tree trails the chain: leaves are folded in (amortised O(1) hashes each, about
+  // 1.5 µs) when a root, proof or checkpoint needs them, keeping them off the append and flush paths.
   readonly #tree: MerkleTree = createMerkleTree()
   readonly #checkpoints: SignedCheckpoint[] = []
   #pendingCheckpoints: SignedCheckpoint[] = []
   #head: string = ZERO_HASH
   #durable = 0
-  #writing: Promise<void> | undefined
+  #writing = false
+  #waiters: Waiter[] = []
   #failed: KernelError | undefined
   readonly repaired: LoadedLedger['repaired'] | undefined
 
@@ -69,6 +77,7 @@ class DefaultLedger implements Ledger {
     this.repaired = init.repaired
     for (const e of init.events ?? []) this.#push(e)
     this.#durable = this.#events.length
+    this.#lineBase = this.#durable
     this.#checkpoints.push(...(init.checkpoints ?? []))
   }
 
@@ -94,15 +103,26 @@ class DefaultLedger implements Ledger {
     if (!Number.isSafeInteger(draft.tick) || draft.tick < 0) {
       throw new RangeError(`Cannot append event ${seq}: tick ${draft.tick} is not a non-negative integer`)
     }
-    envelope.hash = sha256Hex(canonicalize(envelope))
+    const body = canonicalize(envelope)
+    const hash = sha256Hex(body)
+    envelope.hash = hash
+    // The stored line is the body with the hash spliced in: no second canonicalization.
+    if (this.#storage !== undefined) this.#lines.push(spliceHash(body, hash))
     this.#push(envelope as EventEnvelope)
     return envelope as EventEnvelope
   }
 
   #push (envelope: EventEnvelope): void {
     this.#events.push(envelope)
-    this.#tree.append(Buffer.from(envelope.hash, 'hex'))
     this.#head = envelope.hash
+  }
+
+  /** Folds every event not yet in the Merkle tree into it; returns the tree. */
+  #syncedTree (): MerkleTree {
+    const tree = this.#tree
+    const events = this.#events
+    for (let i = tree.size; i < events.length; i++) tree.appendHex((events[i] as EventEnvelope).hash)
+    return tree
   }
 
   get (seq: number): EventEnvelope | undefined {
@@ -115,17 +135,19 @@ class DefaultLedger implements Ledger {
   }
 
   root (size?: number): string {
-    return this.#tree.root(size ?? this.#events.length)
+    return this.#syncedTree().root(size ?? this.#events.length)
   }
 
   inclusionProof (seq: number, size: number = this.#events.length): InclusionProof {
-    const path = this.#tree.inclusionProof(seq, size)
-    return { leafIndex: seq, treeSize: size, leafHash: this.#tree.leafHash(seq), path, root: this.#tree.root(size) }
+    const tree = this.#syncedTree()
+    const path = tree.inclusionProof(seq, size)
+    return { leafIndex: seq, treeSize: size, leafHash: tree.leafHash(seq), path, root: tree.root(size) }
   }
 
   consistencyProof (oldSize: number, newSize: number = this.#events.length): ConsistencyProof {
-    const path = this.#tree.consistencyProof(oldSize, newSize)
-    return { oldSize, newSize, oldRoot: this.#tree.root(oldSize), newRoot: this.#tree.root(newSize), path }
+    const tree = this.#syncedTree()
+    const path = tree.consistencyProof(oldSize, newSize)
+    return { oldSize, newSize, oldRoot: tree.root(oldSize), newRoot: tree.root(newSize), path }
   }
 
   verify (): VerifyResult {
@@ -143,30 +165,42 @@ class DefaultLedger implements Ledger {
     return this.#checkpoints.slice()
   }
 
-  async flush (): Promise<void> {
+  flush (): Promise<void> {
+    if (this.#failed !== undefined) return Promise.reject(this.#failed)
     const storage = this.#storage
-    if (storage === undefined) {
-      this.#durable = this.#events.length
-      this.#pendingCheckpoints = []
-      return
-    }
     const target = this.#events.length
-    const checkpointsDue = this.#pendingCheckpoints.length > 0
-    // Group commit: while one write is in flight, appends pile up; the next write takes them all.
-    while (this.#durable < target || (checkpointsDue && this.#pendingCheckpoints.length > 0)) {
-      if (this.#failed !== undefined) throw this.#failed
-      if (this.#writing !== undefined) {
-        await this.#writing.catch(() => undefined)
-        continue
-      }
-      this.#writing = this.#writeBatch(storage)
-      try {
-        await this.#writing
-      } finally {
-        this.#writing = undefined
-      }
+    if (storage === undefined) {
+      this.#durable = target
+      this.#pendingCheckpoints = []
+      return Promise.resolve()
     }
-    if (this.#failed !== undefined) throw this.#failed
+    if (this.#durable >= target && this.#pendingCheckpoints.length === 0) return Promise.resolve()
+    const done = new Promise<void>((resolve, reject) => { this.#waiters.push({ target, resolve, reject }) })
+    if (!this.#writing) void this.#writeLoop(storage)
+    return done
+  }
+
+  /**
+   * Group commit: one write at a time; each round takes every event appended
+   * since the last, then resolves the flushes it made durable (waiters are in
+   * ascending target order).
+   */
+  async #writeLoop (storage: LedgerStorage): Promise<void> {
+    this.#writing = true
+    try {
+      while (this.#durable < this.#events.length || this.#pendingCheckpoints.length > 0) {
+        await this.#writeBatch(storage)
+        const waiters = this.#waiters
+        let k = 0
+        while (k < waiters.length && (waiters[k] as Waiter).target <= this.#durable) k++
+        for (const w of waiters.splice(0, k)) w.resolve()
+      }
+      for (const w of this.#waiters.splice(0)) w.resolve()
+    } catch (err) {
+      for (const w of this.#waiters.splice(0)) w.reject(err)
+    } finally {
+      this.#writing = false
+    }
   }
 
   async #writeBatch (storage: LedgerStorage): Promise<void> {
@@ -174,8 +208,13 @@ class DefaultLedger implements Ledger {
     const end = this.#events.length
     const checkpoints = this.#pendingCheckpoints
     try {
-      if (end > start) await storage.append(this.#events.slice(start, end))
+      if (end > start) {
+        const lines = this.#lines.slice(start - this.#lineBase, end - this.#lineBase)
+        await storage.append(this.#events.slice(start, end), lines.length === end - start ? lines : undefined)
+      }
       this.#durable = end
+      this.#lines.splice(0, end - this.#lineBase)
+      this.#lineBase = end
       // A checkpoint is written only after the events it covers are durable.
       const ready = checkpoints.filter(cp => cp.size <= end)
       this.#pendingCheckpoints = checkpoints.filter(cp => cp.size > end)

@@ -43,7 +43,11 @@ export type VerifyFailure = 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_mismat
 export interface LedgerStorage {
   /** Reads every stored event, repairing a torn tail (reported, never silent). */
   load(): Promise<LoadedLedger>
-  append(events: readonly EventEnvelope[]): Promise<void>
+  /**
+   * Stores `events` durably. `encoded`, when given, holds `canonicalize(events[i])` for
+   * each event (the ledger has it already), so a storage writing canonical JSON need not re-encode.
+   */
+  append(events: readonly EventEnvelope[], encoded?: readonly string[]): Promise<void>
   close(): Promise<void>
   /** Durably records a signed checkpoint (optional: storages without it keep checkpoints in memory only). */
   appendCheckpoint?(checkpoint: SignedCheckpoint): Promise<void>

@@ -28,7 +28,7 @@ export interface FileLedgerStorage extends LedgerStorage {
 
 interface Job {
   firstSeq: number
-  lines: string[]
+  lines: readonly string[]
   resolve: () => void
   reject: (err: unknown) => void
 }
@@ -91,13 +91,12 @@ class DefaultFileLedgerStorage implements FileLedgerStorage {
     return loaded
   }
 
-  append (events: readonly EventEnvelope[]): Promise<void> {
+  append (events: readonly EventEnvelope[], encoded?: readonly string[]): Promise<void> {
     if (this.#failed !== undefined) return Promise.reject(this.#failed)
     if (this.#closed) return Promise.reject(new KernelError('LEDGER_IO', 'Cannot append: the ledger storage is closed'))
     if (events.length === 0) return Promise.resolve()
     // Encode now, so the write loop only concatenates.
-    const lines: string[] = []
-    for (const e of events) lines.push(canonicalize(e))
+    const lines = encoded !== undefined && encoded.length === events.length ? encoded : events.map(e => canonicalize(e))
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ firstSeq: (events[0] as EventEnvelope).seq, lines, resolve, reject })
       if (!this.#draining) void this.#drain()
@@ -113,14 +112,15 @@ class DefaultFileLedgerStorage implements FileLedgerStorage {
         const batch = this.#queue
         this.#queue = []
         try {
-          const lines: string[] = []
+          let count = 0
           for (const job of batch) {
-            const expected = this.#nextSeq + lines.length
+            const expected = this.#nextSeq + count
             if (job.firstSeq !== expected) {
               throw new KernelError('LEDGER_IO', `Cannot append event ${job.firstSeq}: the storage expects seq ${expected}`, { details: { expectedSeq: expected } })
             }
-            for (const line of job.lines) lines.push(line)
+            count += job.lines.length
           }
+          const lines = batch.length === 1 ? (batch[0] as Job).lines : batch.flatMap(job => job.lines)
           await this.#write(lines)
           this.#nextSeq += lines.length
         } catch (err) {
@@ -139,28 +139,32 @@ class DefaultFileLedgerStorage implements FileLedgerStorage {
   }
 
   /** Writes `lines` across as many segments as the limits ask: one write + one fdatasync per segment touched. */
-  async #write (lines: string[]): Promise<void> {
+  async #write (lines: readonly string[]): Promise<void> {
     let i = 0
     while (i < lines.length) {
       const seg = await this.#currentSegment()
-      let chunk = ''
-      let n = 0
-      let bytes = 0
-      while (i < lines.length && seg.events + n < this.#maxEvents) {
-        const line = (lines[i] as string) + '\n'
-        const size = Buffer.byteLength(line)
-        if (n > 0 && seg.bytes + bytes + size > this.#maxBytes) break
-        chunk += line
-        bytes += size
-        n++
-        i++
+      let n = Math.min(lines.length - i, this.#maxEvents - seg.events)
+      let data = Buffer.from(lines.slice(i, i + n).join('\n') + '\n')
+      if (n > 1 && seg.bytes + data.length > this.#maxBytes) {
+        // Only the lines that fit (at least one); the rest go to the next segment.
+        let bytes = 0
+        let k = 0
+        while (k < n) {
+          const size = Buffer.byteLength(lines[i + k] as string) + 1
+          if (k > 0 && seg.bytes + bytes + size > this.#maxBytes) break
+          bytes += size
+          k++
+        }
+        n = k
+        data = Buffer.from(lines.slice(i, i + n).join('\n') + '\n')
       }
       const file = seg.file as LedgerFile
-      await file.write(Buffer.from(chunk))
+      await file.write(data)
       await file.datasync()
       this.syncs++
       seg.events += n
-      seg.bytes += bytes
+      seg.bytes += data.length
+      i += n
     }
   }
 

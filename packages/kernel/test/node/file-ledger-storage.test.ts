@@ -1,7 +1,7 @@
 import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { keyPairFromSeed } from '@os2/crypto'
+import { canonicalize, keyPairFromSeed } from '@os2/crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { KernelError } from '../../src/errors.ts'
 import { openLedger } from '../../src/ledger/index.ts'
@@ -38,6 +38,7 @@ describe('createFileLedgerStorage()', () => {
     expect(lines.pop()).toBe('')
     expect(lines).toHaveLength(25)
     expect(JSON.parse(lines[3] as string)).toEqual(reference.get(3))
+    for (let i = 0; i < 25; i++) expect(lines[i]).toBe(canonicalize(reference.get(i)))
     const ledger = await openLedger(createFileLedgerStorage(dir))
     expect(ledger.size).toBe(25)
     expect(ledger.head).toBe(reference.head)
