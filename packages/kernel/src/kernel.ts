@@ -26,7 +26,8 @@ import { checkGrant, getGrant, GRANT_SECTION, listGrants, VIOLATION_CODES } from
 import type { ViolationReason } from './capabilities/grants.ts'
 import { takeFromBucket } from './capabilities/rate-limit.ts'
 import type { BucketState } from './capabilities/rate-limit.ts'
-import { dependentsOf, getToken, pickNext, putToken, QUEUE_SECTION, TOKEN_SECTION, tokenState } from './scheduler/scheduler.ts'
+import { dependentsOf, getToken, putToken, TOKEN_SECTION, tokenState } from './scheduler/scheduler.ts'
+import { RunQueue } from './scheduler/run-queue.ts'
 import type { QueueEntry } from './scheduler/scheduler.ts'
 import { KV_PREFIX, TokenRun, utf8Length } from './scheduler/token-run.ts'
 import type { Metered, WallClock } from './scheduler/token-run.ts'
@@ -109,6 +110,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   #closed = false
   #running: TokenRun | undefined
   readonly #parsedArgs = new WeakMap<object, unknown>()
+  readonly #queue = new RunQueue()
   /** CancelToken requests delivered to a running token, by token id, until answered. */
   readonly #interrupts = new Map<string, unknown>()
 
@@ -474,7 +476,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     // Submission order is the seq of the request event: unique, increasing, free.
     const order = requestEvent.seq
     const entry: QueueEntry = { priority: token.priority, order, since: this.#clock.now(), after: token.after }
-    this.#state = putToken(this.#state, status).set(QUEUE_SECTION, token.id, entry as unknown as CanonicalValue)
+    this.#state = this.#queue.add(putToken(this.#state, status), token.id, entry)
     this.#append(EVENT_TYPES.scheduled, { priority: token.priority, after: token.after, budget: status.budget, order }, ids)
     const deadDep = token.after.find(dep => {
       const s = tokenState(this.#state, dep)
@@ -522,7 +524,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     }
     const error = err.toWire()
     const failed: TokenStatus = { ...status, state: 'failed', error }
-    this.#state = putToken(this.#state, failed).delete(QUEUE_SECTION, status.token.id)
+    this.#state = this.#queue.remove(putToken(this.#state, failed), status.token.id)
     this.#append(EVENT_TYPES.failed, { code: error.code, message: error.message, used: status.used, ...(typeof d.dependency === 'string' ? { dependency: d.dependency } : {}) }, ids)
     this.#cascade(status.token.id)
   }
@@ -550,7 +552,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     const ids = { capability_id: status.token.capability, token_id: tokenId }
     this.#append(EVENT_TYPES.request, info, ids)
     const error = { code: 'TOKEN_CANCELLED', message: reason ?? 'Cancelled by request' }
-    this.#state = putToken(this.#state, { ...status, state: 'cancelled', error }).delete(QUEUE_SECTION, tokenId)
+    this.#state = this.#queue.remove(putToken(this.#state, { ...status, state: 'cancelled', error }), tokenId)
     this.#append(EVENT_TYPES.cancelled, { ...(reason !== undefined ? { reason } : {}), was: status.state }, ids)
     this.#cascade(tokenId)
     return this.#respond('accepted', { tokenId })
@@ -574,7 +576,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
 
   async #stepNow (): Promise<boolean> {
     const tick = this.#clock.now()
-    const picked = pickNext(this.#state, tick, this.genesis.limits.agingTicks)
+    const picked = this.#queue.pick(this.#state, tick, this.genesis.limits.agingTicks)
     if (picked === undefined) return false
     const status = getToken(this.#state, picked.id)
     if (status === undefined) throw new KernelError('INTERNAL', `Queued token ${picked.id} has no record`)
@@ -596,7 +598,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     const limits = this.registry.limits(token.capability)
     const args = this.#args(token)
     const scope = descriptor.scope?.(args) ?? {}
-    this.#state = this.#state.delete(QUEUE_SECTION, token.id)
+    this.#state = this.#queue.remove(this.#state, token.id)
     const check = checkGrant(this.#state, token.principal, token.capability, scope, this.#clock.now())
     if (!check.ok) {
       this.#failToken(status, this.#violationError(check.reason, check.detail, check.grantId))
