@@ -18,7 +18,11 @@ export interface SandboxInit {
   tick: number | bigint
   /** Metered units (PY_START + JUMP events) one run may use. */
   unitBudget: number
-  /** Resident set size cap of the whole session process; past it the process is killed. */
+  /**
+   * Resident set size cap of the whole session process; past it the process
+   * is killed. A session with Pyodide loaded already holds ~200 MiB, so the
+   * useful range starts around 256 MiB.
+   */
   memoryLimitBytes: number
   /** Per-run wall-clock cap; past it the process is killed. */
   wallClockMs: number

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSandboxPool } from '../../src/index.ts'
 import type { RunResult, SandboxPool } from '../../src/index.ts'
-import { baseInit, fakeKernel } from './helpers.ts'
+import { baseInit, fakeKernel, runOnce } from './helpers.ts'
 
 const CPU = `
 def fib(n):
@@ -48,6 +48,14 @@ describe('metering', () => {
     }
     expect(runs[0]?.stdout).not.toBe('')
     expect(new Set(runs.map((r) => r.stdout)).size).toBe(1)
+  })
+
+  it('run() counts the same units in a pooled and a freshly spawned session', async () => {
+    const pooled = await fresh(CPU)
+    const spawned = await runOnce(CPU)
+    expect(spawned.status).toBe('ok')
+    expect(spawned.units).toBe(pooled.units)
+    expect(spawned.stdout).toBe(pooled.stdout)
   })
 
   it('run() counts more units for more work', async () => {
