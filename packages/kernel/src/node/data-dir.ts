@@ -1,3 +1,4 @@
+import { unlinkSync } from 'node:fs'
 import { access, constants, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { canonicalize, generateKeyPair, hashCanonical, loadKeyPair, saveKeyPair } from '@os2/crypto'
@@ -21,6 +22,7 @@ import { createFileSnapshotStore } from './file-snapshot-store.ts'
  * <dir>/snapshots/      <id>.json SnapshotState records
  * <dir>/memories/       Yjs state per memory namespace
  * <dir>/logs/           shell transcripts, <timestamp>.jsonl
+ * <dir>/lock            present while a process has the kernel open (see {@link lockDataDir})
  * ```
  */
 export interface DataDirPaths {
@@ -32,6 +34,8 @@ export interface DataDirPaths {
   snapshots: string
   memories: string
   logs: string
+  /** Held (O_EXCL, holder pid inside) while a kernel has the data dir open. */
+  lock: string
 }
 
 /** The paths of every entry of the data dir at `dir`. */
@@ -44,7 +48,8 @@ export function dataDirPaths (dir: string): DataDirPaths {
     ledger: join(dir, 'ledger'),
     snapshots: join(dir, 'snapshots'),
     memories: join(dir, 'memories'),
-    logs: join(dir, 'logs')
+    logs: join(dir, 'logs'),
+    lock: join(dir, 'lock')
   }
 }
 
@@ -246,25 +251,138 @@ export async function loadDataDir (dir: string): Promise<LoadedDataDir> {
   return { paths, genesis, genesisHash: hashCanonical(genesis), signer }
 }
 
+/** A held data dir lock. */
+export interface DataDirLock {
+  readonly path: string
+  /** Removes the lock file (idempotent). */
+  release(): Promise<void>
+}
+
+export interface LockDataDirOptions {
+  /** How long to wait for another process to release the lock (default 30 s). */
+  timeoutMs?: number
+}
+
+const LOCK_POLL_MS = 50
+/** A lock file that stays empty (its creator died before writing its pid) this long is stale. */
+const EMPTY_LOCK_GRACE_MS = 2000
+
+function pidAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return errnoOf(err) === 'EPERM'
+  }
+}
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+/**
+ * Takes the data dir's writer lock: `<dir>/lock`, created exclusively with the
+ * holder's pid inside. Two processes appending to one ledger would fork its
+ * hash chain, so every kernel opened on a data dir holds this lock until it
+ * closes; a second process waits for it. A lock whose holder is no longer
+ * alive (a crash, `kill -9`) is removed and taken over. Read-only tools
+ * (`ledger-inspect`, `ledger-verify`) do not need it.
+ *
+ * @throws KernelError `DATA_DIR_LOCKED` when another live process (or this one)
+ * still holds the lock after `timeoutMs`, `DATA_DIR_UNREADABLE` when the lock cannot be created
+ * @example
+ * const lock = await lockDataDir('/var/lib/os2')
+ * try { … } finally { await lock.release() }
+ */
+export async function lockDataDir (dir: string, options: LockDataDirOptions = {}): Promise<DataDirLock> {
+  const path = dataDirPaths(dir).lock
+  const timeoutMs = options.timeoutMs ?? 30_000
+  const started = Date.now()
+  for (;;) {
+    try {
+      const handle = await open(path, 'wx', 0o644)
+      try {
+        await handle.writeFile(JSON.stringify({ pid: process.pid }) + '\n')
+      } finally {
+        await handle.close()
+      }
+      return heldLock(path)
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw unreadable(dir, 'cannot create its lock file', err)
+    }
+    let holder: number | undefined
+    let age = 0
+    try {
+      const text = await readFile(path, 'utf8')
+      const parsed = JSON.parse(text) as { pid?: unknown }
+      if (typeof parsed.pid === 'number') holder = parsed.pid
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') continue
+    }
+    if (holder === undefined) {
+      try {
+        age = Date.now() - (await stat(path)).mtimeMs
+      } catch {
+        continue
+      }
+    }
+    if (holder === process.pid) {
+      throw new KernelError('DATA_DIR_LOCKED', `Cannot open data dir ${dir}: this process already has it open`)
+    }
+    const stale = holder === undefined ? age > EMPTY_LOCK_GRACE_MS : !pidAlive(holder)
+    if (stale) {
+      await unlink(path).catch(() => undefined)
+      continue
+    }
+    if (Date.now() - started >= timeoutMs) {
+      throw new KernelError('DATA_DIR_LOCKED', `Cannot open data dir ${dir}: process ${holder ?? '(starting)'} has it open (waited ${timeoutMs} ms)`, { details: { pid: holder ?? null } })
+    }
+    await sleep(LOCK_POLL_MS)
+  }
+}
+
+function heldLock (path: string): DataDirLock {
+  let held = true
+  const onExit = (): void => {
+    if (!held) return
+    held = false
+    try { unlinkSync(path) } catch { /* already gone */ }
+  }
+  process.once('exit', onExit)
+  return {
+    path,
+    async release () {
+      if (!held) return
+      held = false
+      process.removeListener('exit', onExit)
+      await unlink(path).catch(() => undefined)
+    }
+  }
+}
+
 export interface OpenDataDirOptions {
   /** Extra capability descriptors (sandbox, federation) registered beside the built-ins. */
   descriptors?: KernelInit['descriptors']
+  /** How long to wait for another process holding the data dir (default 30 s). */
+  lockTimeoutMs?: number
 }
 
 /** A kernel running on a data dir, with the genesis and node key it was opened with. */
 export interface OpenedDataDir extends LoadedDataDir {
+  /** The kernel; `kernel.close()` flushes the ledger and releases the data dir lock. */
   kernel: KernelHandle
 }
 
 /**
- * Opens the kernel of a data dir: file ledger storage on `ledger/` (verified on
- * open, a torn tail cut and reported with an `alert` event), file snapshot
- * store on `snapshots/`, the node key as signer, and wall time for wall-clock
- * budgets. Close it with `kernel.close()`.
+ * Opens the kernel of a data dir: takes the data dir lock ({@link lockDataDir}),
+ * then file ledger storage on `ledger/` (verified on open, a torn tail cut and
+ * reported with an `alert` event), file snapshot store on `snapshots/`, the
+ * node key as signer, and wall time for wall-clock budgets. Close it with
+ * `kernel.close()`, which also releases the lock.
  *
  * @throws KernelError `DATA_DIR_MISSING`, `DATA_DIR_UNREADABLE`, `GENESIS_INVALID`
- * (also when the ledger was made from another genesis), `LEDGER_CORRUPT` /
- * `LEDGER_CHAIN_BROKEN` when the ledger does not verify, `REPLAY_DIVERGED`
+ * (also when the ledger was made from another genesis), `DATA_DIR_LOCKED`,
+ * `LEDGER_CORRUPT` / `LEDGER_CHAIN_BROKEN` when the ledger does not verify, `REPLAY_DIVERGED`
  * @example
  * const { kernel } = await openDataDir('/var/lib/os2')
  * try { await kernel.handle(request) } finally { await kernel.close() }
@@ -272,20 +390,34 @@ export interface OpenedDataDir extends LoadedDataDir {
 export async function openDataDir (dir: string, options: OpenDataDirOptions = {}): Promise<OpenedDataDir> {
   const loaded = await loadDataDir(dir)
   const { paths } = loaded
-  for (const sub of [paths.ledger, paths.snapshots]) {
-    try {
-      await mkdir(sub, { recursive: true })
-    } catch (err) {
-      throw unreadable(dir, `cannot create ${sub}`, err)
+  const lock = await lockDataDir(dir, options.lockTimeoutMs !== undefined ? { timeoutMs: options.lockTimeoutMs } : {})
+  try {
+    for (const sub of [paths.ledger, paths.snapshots]) {
+      try {
+        await mkdir(sub, { recursive: true })
+      } catch (err) {
+        throw unreadable(dir, `cannot create ${sub}`, err)
+      }
     }
+    const init: KernelInit = { genesis: loaded.genesis }
+    if (options.descriptors !== undefined) init.descriptors = options.descriptors
+    const kernel = await createKernel({
+      storage: createFileLedgerStorage(paths.ledger),
+      snapshots: createFileSnapshotStore(paths.snapshots),
+      signer: loaded.signer,
+      wallClock: { now: () => Date.now() }
+    }, init)
+    const close = kernel.close.bind(kernel)
+    kernel.close = async () => {
+      try {
+        await close()
+      } finally {
+        await lock.release()
+      }
+    }
+    return { ...loaded, kernel }
+  } catch (err) {
+    await lock.release()
+    throw err
   }
-  const init: KernelInit = { genesis: loaded.genesis }
-  if (options.descriptors !== undefined) init.descriptors = options.descriptors
-  const kernel = await createKernel({
-    storage: createFileLedgerStorage(paths.ledger),
-    snapshots: createFileSnapshotStore(paths.snapshots),
-    signer: loaded.signer,
-    wallClock: { now: () => Date.now() }
-  }, init)
-  return { ...loaded, kernel }
 }

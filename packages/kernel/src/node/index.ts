@@ -10,8 +10,8 @@
  * const { kernel } = await openDataDir('/tmp/os2')
  * ```
  */
-export { dataDirPaths, initDataDir, checkDataDir, readGenesis, readDataDirPublicKey, loadDataDir, openDataDir } from './data-dir.ts'
-export type { DataDirPaths, InitDataDirOptions, InitializedDataDir, LoadedDataDir, OpenDataDirOptions, OpenedDataDir } from './data-dir.ts'
+export { dataDirPaths, initDataDir, checkDataDir, readGenesis, readDataDirPublicKey, loadDataDir, openDataDir, lockDataDir } from './data-dir.ts'
+export type { DataDirPaths, InitDataDirOptions, InitializedDataDir, LoadedDataDir, OpenDataDirOptions, OpenedDataDir, DataDirLock, LockDataDirOptions } from './data-dir.ts'
 export { createFileLedgerStorage, CHECKPOINTS_FILE } from './file-ledger-storage.ts'
 export { verifyLedgerDir } from './ledger-verify-dir.ts'
 export { createFileSnapshotStore } from './file-snapshot-store.ts'

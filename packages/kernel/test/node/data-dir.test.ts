@@ -1,8 +1,9 @@
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { checkDataDir, dataDirPaths, initDataDir, loadDataDir, readDataDirPublicKey, readGenesis } from '../../src/node/data-dir.ts'
+import { checkDataDir, dataDirPaths, initDataDir, loadDataDir, lockDataDir, openDataDir, readDataDirPublicKey, readGenesis } from '../../src/node/data-dir.ts'
 
 let base: string
 beforeEach(async () => { base = await mkdtemp(join(tmpdir(), 'os2-data-dir-')) })
@@ -139,5 +140,60 @@ describe('readGenesis() and loadDataDir()', () => {
     const init = await initDataDir(dir, { seed: 7 })
     await unlink(join(dir, 'node.pub'))
     expect(await readDataDirPublicKey(dir)).toBe(init.publicKey)
+  })
+})
+
+describe('lockDataDir() and openDataDir()', () => {
+  it('`openDataDir()` holds the lock while the kernel is open and releases it on close', async () => {
+    const dir = join(base, 'o')
+    await initDataDir(dir, { seed: 1 })
+    const { kernel, genesis } = await openDataDir(dir)
+    expect(genesis.seed).toBe('1')
+    expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8'))).toEqual({ pid: process.pid })
+    expect(await codeOf(openDataDir(dir))).toBe('DATA_DIR_LOCKED')
+    expect(kernel.ledger.size).toBe(1)
+    await kernel.close()
+    expect(await codeOf(stat(join(dir, 'lock')))).toBe('ENOENT')
+    const again = await openDataDir(dir)
+    expect(again.kernel.ledger.head).toBe(kernel.ledger.head)
+    await again.kernel.close()
+  })
+
+  it('`lockDataDir()` throws DATA_DIR_LOCKED after the timeout when a live process holds the lock', async () => {
+    const dir = join(base, 'live')
+    await initDataDir(dir, { seed: 1 })
+    await writeFile(join(dir, 'lock'), JSON.stringify({ pid: process.ppid }))
+    const started = Date.now()
+    expect(await codeOf(lockDataDir(dir, { timeoutMs: 200 }))).toBe('DATA_DIR_LOCKED')
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200)
+    expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8'))).toEqual({ pid: process.ppid })
+  })
+
+  it('`lockDataDir()` takes over a lock whose holder is dead or never wrote its pid', async () => {
+    const dir = join(base, 'stale')
+    await initDataDir(dir, { seed: 1 })
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid
+    expect(dead).toBeGreaterThan(0)
+    await writeFile(join(dir, 'lock'), JSON.stringify({ pid: dead }))
+    const lock = await lockDataDir(dir, { timeoutMs: 0 })
+    expect(JSON.parse(await readFile(lock.path, 'utf8'))).toEqual({ pid: process.pid })
+    await lock.release()
+    await lock.release()
+    await writeFile(join(dir, 'lock'), '')
+    const old = new Date(Date.now() - 60_000)
+    await utimes(join(dir, 'lock'), old, old)
+    const second = await lockDataDir(dir, { timeoutMs: 0 })
+    await second.release()
+    expect(await codeOf(stat(join(dir, 'lock')))).toBe('ENOENT')
+  })
+
+  it('`lockDataDir()` waits for a holder that releases within the timeout', async () => {
+    const dir = join(base, 'wait')
+    await initDataDir(dir, { seed: 1 })
+    await writeFile(join(dir, 'lock'), JSON.stringify({ pid: process.ppid }))
+    setTimeout(() => { void unlink(join(dir, 'lock')) }, 150)
+    const lock = await lockDataDir(dir, { timeoutMs: 5000 })
+    expect(JSON.parse(await readFile(lock.path, 'utf8'))).toEqual({ pid: process.pid })
+    await lock.release()
   })
 })
