@@ -96,11 +96,14 @@ describe('sandbox escape suite (in-process hardening on)', () => {
     expect(r.stdout).toBe('hi\n')
   })
 
-  it('run() sees no secret in the environment', async () => {
-    const r = await hardened.run("import os\nprint(os.environ.get('OS2_TEST_SECRET'))\nprint(sorted(os.environ))")
-    expect(r.status).toBe('ok')
-    expect(r.stdout).not.toContain(SECRET)
-    expect(r.stdout.split('\n')[0]).toBe('None')
+  it('run() sees no secret in the environment and the JS route to it is refused', async () => {
+    const plain = await hardened.run("import os\nprint(os.environ.get('OS2_TEST_SECRET'))\nprint(sorted(os.environ))")
+    expect(plain.status).toBe('ok')
+    expect(plain.stdout).not.toContain(SECRET)
+    expect(plain.stdout.split('\n')[0]).toBe('None')
+    const viaJs = await hardened.run("import os\nprint(os.getenv('OS2_TEST_SECRET'))\nimport js\nprint(js.process.env.OS2_TEST_SECRET)")
+    expect(viaJs.status).toBe('violation')
+    expectContained(viaJs, ['forbidden_import'])
   })
 
   it('run() refuses os.system and subprocess', async () => {
