@@ -222,8 +222,11 @@ class DefaultFederationReplica implements FederationReplica {
           const fresh = !held.has(b.seq)
           held.set(b.seq, { bundle: b, from })
           if (fresh && !retry) this.c.ledger.record('federation.verdict', record as unknown as Record<string, string | number | null>)
-          const want = (this.log.get(b.origin)?.length ?? 0) + 1
-          for (const l of this.wantListeners) l(b.origin, want, from)
+          // Ask for the gap once per newly held bundle, and not while the next one is only waiting for dependencies.
+          if (fresh && !this.depsHeld.has(b.origin)) {
+            const want = (this.log.get(b.origin)?.length ?? 0) + 1
+            for (const l of this.wantListeners) l(b.origin, want, from)
+          }
         } else {
           const fresh = this.depsHeld.get(b.origin)?.bundle.bundle_id !== b.bundle_id
           this.depsHeld.set(b.origin, { bundle: b, from, commitsAtAttempt: this.memories.commits(b.memory).length })
