@@ -52,7 +52,14 @@ export interface LedgerInit {
   repaired?: LoadedLedger['repaired']
 }
 
-interface Waiter { target: number, resolve: () => void, reject: (err: unknown) => void }
+interface Deferred { promise: Promise<void>, resolve: () => void, reject: (err: unknown) => void }
+
+function deferred (): Deferred {
+  let resolve!: () => void
+  let reject!: (err: unknown) => void
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
 
 class DefaultLedger implements Ledger {
   readonly #storage: LedgerStorage | undefined
@@ -67,8 +74,8 @@ class DefaultLedger implements Ledger {
   #pendingCheckpoints: SignedCheckpoint[] = []
   #head: string = ZERO_HASH
   #durable = 0
-  #writing = false
-  #waiters: Waiter[] = []
+  #inFlight: Promise<void> | undefined
+  #next: Deferred | undefined
   #failed: KernelError | undefined
   readonly repaired: LoadedLedger['repaired'] | undefined
 
@@ -175,31 +182,32 @@ class DefaultLedger implements Ledger {
       return Promise.resolve()
     }
     if (this.#durable >= target && this.#pendingCheckpoints.length === 0) return Promise.resolve()
-    const done = new Promise<void>((resolve, reject) => { this.#waiters.push({ target, resolve, reject }) })
-    if (!this.#writing) void this.#writeLoop(storage)
-    return done
+    if (this.#inFlight === undefined) {
+      this.#inFlight = this.#round(storage)
+      return this.#inFlight
+    }
+    // A round is in flight: the next one starts when it ends and takes everything
+    // appended by then, so every flush made meanwhile shares that round's promise.
+    this.#next ??= deferred()
+    return this.#next.promise
   }
 
-  /**
-   * Group commit: one write at a time; each round takes every event appended
-   * since the last, then resolves the flushes it made durable (waiters are in
-   * ascending target order).
-   */
-  async #writeLoop (storage: LedgerStorage): Promise<void> {
-    this.#writing = true
+  /** One group-commit round: write every event appended since the last round, then start the next if anyone waits. */
+  async #round (storage: LedgerStorage): Promise<void> {
     try {
-      while (this.#durable < this.#events.length || this.#pendingCheckpoints.length > 0) {
-        await this.#writeBatch(storage)
-        const waiters = this.#waiters
-        let k = 0
-        while (k < waiters.length && (waiters[k] as Waiter).target <= this.#durable) k++
-        for (const w of waiters.splice(0, k)) w.resolve()
-      }
-      for (const w of this.#waiters.splice(0)) w.resolve()
-    } catch (err) {
-      for (const w of this.#waiters.splice(0)) w.reject(err)
+      await this.#writeBatch(storage)
     } finally {
-      this.#writing = false
+      this.#inFlight = undefined
+      const next = this.#next
+      this.#next = undefined
+      if (next !== undefined) {
+        if (this.#failed !== undefined) {
+          next.reject(this.#failed)
+        } else {
+          this.#inFlight = this.#round(storage)
+          this.#inFlight.then(next.resolve, next.reject)
+        }
+      }
     }
   }
 

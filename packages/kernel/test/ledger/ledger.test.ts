@@ -188,8 +188,14 @@ describe('Ledger.flush()', () => {
     }
     const ledger = await openLedger(failing)
     ledger.append(draft(0))
+    const first = ledger.flush()
+    ledger.append(draft(1))
+    // Queued behind the failing round: it must fail too, not hang or resolve.
+    const second = ledger.flush()
+    await expect(first).rejects.toMatchObject({ code: 'LEDGER_IO' })
+    await expect(second).rejects.toMatchObject({ code: 'LEDGER_IO' })
     await expect(ledger.flush()).rejects.toMatchObject({ code: 'LEDGER_IO' })
-    expect(() => ledger.append(draft(1))).toThrow(KernelError)
+    expect(() => ledger.append(draft(2))).toThrow(KernelError)
     expect(ledger.durableSize).toBe(0)
   })
 })
