@@ -11,7 +11,7 @@ beforeAll(async () => {
   dir = join(tmp.path, 'data')
   expect((await os2(['--data-dir', dir, 'init', '--seed', '3'])).code).toBe(0)
   expect((await os2(['--data-dir', dir, 'cap-grant', '--principal', 'agent', '--capability', 'kernel.state.put', '--namespaces', 'notes'])).code).toBe(0)
-})
+}, 600_000)
 afterAll(async () => { await tmp.cleanup() })
 
 /** Runs `args` and checks exit code, the `error <CODE>:` line and that the ledger did not change at all. */
@@ -41,7 +41,7 @@ async function expectOnlyRejections (args: string[], exit: number, code: string)
   expect((await os2(['--data-dir', dir, 'ledger-verify'])).code).toBe(0)
 }
 
-describe('os2 bad input', () => {
+describe('os2 bad input', { timeout: 600_000 }, () => {
   it('`os2 submit` exits 2 with BAD_REQUEST and leaves the ledger unchanged when --args is malformed JSON', async () => {
     await expectUnchanged(['submit', '--capability', 'kernel.state.put', '--principal', 'agent', '--args', '{"namespace": notes}'], 2, 'BAD_REQUEST')
   })

@@ -10,10 +10,10 @@ beforeAll(async () => {
   dir = join(tmp.path, 'data')
   expect((await os2(['--data-dir', dir, 'init'])).code).toBe(0)
   expect((await os2(['--data-dir', dir, 'cap-grant', '--principal', 'agent', '--capability', 'kernel.emit'])).code).toBe(0)
-})
+}, 600_000)
 afterAll(async () => { await tmp.cleanup() })
 
-describe('os2 with concurrent invocations', () => {
+describe('os2 with concurrent invocations', { timeout: 600_000 }, () => {
   it('`os2 submit` run by several processes at once serialises on the data dir lock and keeps one valid chain', async () => {
     const ids = ['c1', 'c2', 'c3', 'c4', 'c5']
     const results = await Promise.all(ids.map(async id => await os2(['--data-dir', dir, 'submit', '--id', id, '--capability', 'kernel.emit', '--principal', 'agent', '--args', '{"name":"tick"}'])))

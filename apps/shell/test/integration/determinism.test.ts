@@ -9,7 +9,7 @@ afterAll(async () => { await tmp.cleanup() })
 
 interface ScenarioDoc { ok: boolean, alreadyApplied: boolean, ledger: { size: number, head: string, root: string }, steps: Array<{ ok: boolean }> }
 
-describe('os2 scenario-run determinism', () => {
+describe('os2 scenario-run determinism', { timeout: 600_000 }, () => {
   it('`os2 scenario-run` gives byte-identical ledgers and equal heads in two fresh data dirs from the same scenario and seed', async () => {
     const a = join(tmp.path, 'a')
     const b = join(tmp.path, 'b')

@@ -11,7 +11,7 @@ beforeAll(async () => {
   dir = join(tmp.path, 'data')
   expect((await os2(['--data-dir', dir, 'init'])).code).toBe(0)
   expect((await os2(['--data-dir', dir, 'cap-grant', '--principal', 'agent', '--capability', 'kernel.emit'])).code).toBe(0)
-})
+}, 600_000)
 afterAll(async () => { await tmp.cleanup() })
 
 async function until (cond: () => boolean, what: string, ms = 60_000): Promise<void> {
@@ -22,7 +22,7 @@ async function until (cond: () => boolean, what: string, ms = 60_000): Promise<v
   }
 }
 
-describe('os2 ledger-inspect --follow', () => {
+describe('os2 ledger-inspect --follow', { timeout: 600_000 }, () => {
   it('`os2 ledger-inspect --follow` prints events appended by another process and exits 0 on SIGINT', async () => {
     const child = spawn(process.execPath, [OS2, '--data-dir', dir, '--json', 'ledger-inspect', '--follow', '--interval-ms', '50'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''

@@ -18,7 +18,7 @@ beforeAll(async () => {
   segmentName = [...segments.keys()][0]!
   lines = segments.get(segmentName)!.toString('utf8').split('\n').filter(l => l.length > 0)
   expect(lines.length).toBeGreaterThan(20)
-})
+}, 600_000)
 afterAll(async () => { await tmp.cleanup() })
 
 let copies = 0
@@ -50,7 +50,7 @@ function lineStart (seq: number): number {
   return lines.slice(0, seq).reduce((n, l) => n + Buffer.byteLength(l) + 1, 0)
 }
 
-describe('os2 ledger-verify', () => {
+describe('os2 ledger-verify', { timeout: 600_000 }, () => {
   it('`os2 ledger-verify` exits 0 on an untouched ledger', async () => {
     const r = await os2(['--data-dir', pristine, 'ledger-verify'])
     expect(r.code, r.stderr).toBe(0)

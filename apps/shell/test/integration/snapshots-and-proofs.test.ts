@@ -12,12 +12,12 @@ beforeAll(async () => {
   tmp = await tempDir('os2-snapshots-')
   dir = join(tmp.path, 'data')
   expect((await os2(['--data-dir', dir, 'init', '--seed', 'snapshots'])).code).toBe(0)
-})
+}, 600_000)
 afterAll(async () => { await tmp.cleanup() })
 
 const run = async (...args: string[]): ReturnType<typeof os2> => await os2(['--data-dir', dir, ...args])
 
-describe('os2 snapshots, proofs and transcripts', () => {
+describe('os2 snapshots, proofs and transcripts', { timeout: 600_000 }, () => {
   it('`os2 snapshot-*` create, list, show, diff, replay, auth, verify and ready-flag round-trip', async () => {
     expect((await run('cap-grant', '--principal', 'agent', '--capability', 'kernel.state.put', '--namespaces', 'notes')).code).toBe(0)
     const put = async (key: string, value: unknown): Promise<void> => {
