@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, truncate } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, stat, truncate } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 
 /** A file opened for appending. `write` writes every byte; `datasync` makes them durable. */
@@ -14,6 +14,8 @@ export interface LedgerFile {
  */
 export interface LedgerFs {
   mkdir(path: string): Promise<void>
+  /** True when `path` exists (file or directory). */
+  exists(path: string): Promise<boolean>
   /** File names in `path`; an empty list when it does not exist. */
   readdir(path: string): Promise<string[]>
   /** The file's bytes, or undefined when it does not exist. */
@@ -47,6 +49,15 @@ function isNotFound (err: unknown): boolean {
 /** The real file system (node:fs/promises). */
 export const nodeLedgerFs: LedgerFs = {
   async mkdir (path) { await mkdir(path, { recursive: true }) },
+  async exists (path) {
+    try {
+      await stat(path)
+      return true
+    } catch (err) {
+      if (isNotFound(err)) return false
+      throw err
+    }
+  },
   async readdir (path) {
     try {
       return await readdir(path)

@@ -23,15 +23,14 @@ export interface VerifyLedgerDirOptions {
  * every signed checkpoint must verify and match the Merkle root of the events
  * at its size (so a cut at a line boundary behind a checkpoint is caught).
  *
- * @throws KernelError `DATA_DIR_MISSING` when `dir` holds no ledger at all
+ * @throws KernelError `DATA_DIR_MISSING` when `dir` does not exist (an empty dir is an empty, valid ledger)
  * @example
  * const r = await verifyLedgerDir(join(dataDir, 'ledger'))
  * if (!r.ok) console.error(`first bad seq ${r.firstBadSeq}: ${r.message}`)
  */
 export async function verifyLedgerDir (dir: string, options: VerifyLedgerDirOptions = {}): Promise<LedgerDirVerifyResult> {
   const fs = options.fs ?? nodeLedgerFs
-  const names = await fs.readdir(dir)
-  if (names.length === 0) throw new KernelError('DATA_DIR_MISSING', `Cannot verify ledger ${dir}: no such directory or no ledger in it`)
+  if (!await fs.exists(dir)) throw new KernelError('DATA_DIR_MISSING', `Cannot verify ledger ${dir}: no such directory`)
   const tree = createMerkleTree()
   const scan = await scanSegments(fs, dir, { collect: false, onEvent: e => { tree.append(Buffer.from(e.hash, 'hex')) } })
   const v = scan.verifier

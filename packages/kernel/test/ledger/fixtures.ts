@@ -48,6 +48,11 @@ export function createMemoryFs (): MemoryFs {
     syncs: 0,
     failNextWrite: false,
     async mkdir (path) { dirs.add(path) },
+    async exists (path) {
+      if (dirs.has(path) || files.has(path)) return true
+      for (const name of files.keys()) if (name.startsWith(path + '/')) return true
+      return false
+    },
     async readdir (path) {
       const out: string[] = []
       for (const name of files.keys()) if (dirname(name) === path) out.push(name.slice(path.length + 1))

@@ -123,10 +123,11 @@ describe('verifyLedgerDir()', () => {
     expect(await verifyLedgerDir(DIR, { fs, publicKey: other.publicKey })).toMatchObject({ ok: false, reason: 'checkpoint_invalid' })
   })
 
-  it('works on real files and throws DATA_DIR_MISSING for a dir with no ledger', async () => {
+  it('works on real files, passes an empty dir and throws DATA_DIR_MISSING for a missing one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'os2-verify-'))
     dirs.push(dir)
     await expect(verifyLedgerDir(join(dir, 'nope'))).rejects.toMatchObject({ code: 'DATA_DIR_MISSING' })
+    expect(await verifyLedgerDir(dir)).toMatchObject({ ok: true, size: 0, segments: 0 })
     const ledger = await openLedger(createFileLedgerStorage(dir))
     for (let i = 0; i < 10; i++) ledger.append(draft(i))
     await ledger.close()
