@@ -21,6 +21,9 @@ import type { GrantScope, KernelResponse, KernelTokenInput } from '../protocol/s
 import type { AnyCapabilityDescriptor } from '../capabilities/types.ts'
 import type { WallClock } from '../scheduler/token-run.ts'
 
+export { snapshotStoreConformance } from './snapshot-store-conformance.ts'
+export type { ConformanceHarness } from './snapshot-store-conformance.ts'
+
 export interface TestKernelOptions {
   seed?: string | number
   limits?: Partial<KernelLimits>

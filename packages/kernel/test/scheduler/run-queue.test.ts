@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { createSeededRng, createState } from '../../src/index.ts'
-import type { CanonicalValue, StateRoot } from '../../src/index.ts'
+import type { CanonicalValue } from '@os2/crypto'
+import type { StateRoot } from '../../src/index.ts'
 import { RunQueue } from '../../src/scheduler/run-queue.ts'
 import { pickNext, putToken } from '../../src/scheduler/scheduler.ts'
 import type { TokenStatus } from '../../src/index.ts'
