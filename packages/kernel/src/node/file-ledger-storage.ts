@@ -60,6 +60,7 @@ class DefaultFileLedgerStorage implements FileLedgerStorage {
     if (!(this.#maxEvents >= 1) || !(this.#maxBytes >= 1)) throw new RangeError('Cannot create ledger storage: segment limits must be positive')
   }
 
+  /** Reads, verifies and repairs once; later calls return that first result (the ledger keeps the events from then on). */
   load (): Promise<LoadedLedger> {
     this.#loaded ??= this.#load()
     return this.#loaded
