@@ -1,5 +1,5 @@
 import type {
-  ConsistencyProof, EventEnvelope, Genesis, InclusionProof, Kernel, KernelRequest, VerifyResult
+  ConsistencyProof, EventEnvelope, Genesis, InclusionProof, Kernel, KernelRequest, ReplayReport, VerifyResult
 } from '@os2/kernel'
 
 /** A kernel opened on a data dir. `kernel.close()` releases it. */
@@ -36,6 +36,11 @@ export interface ShellBackend {
   scratch(genesis: Genesis): Promise<Kernel>
   /** Verifies the ledger files without repairing or changing them. */
   verifyLedger(dir: string, onProgress?: ProgressCallback): Promise<VerifyResult>
+  /**
+   * Re-executes the whole ledger from genesis in a scratch kernel (read-only,
+   * no lock) and reports the first event whose hash differs.
+   */
+  replayLedger(dir: string): Promise<ReplayReport>
   /**
    * A read-only reader of the ledger files (no lock, no repair): each `read()`
    * returns the events appended since the previous call, all of them the first time.

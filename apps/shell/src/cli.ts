@@ -134,6 +134,7 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
     .option('--interval-ms <ms>', 'polling interval for --follow', parseCount, 200)
 
   define('ledger-verify', 'verify the hash chain of the ledger files without repairing them', async () => (await import('./commands/ledger.ts')).ledgerVerifyCommand)
+    .option('--replay', 'also re-execute the ledger from genesis in a scratch kernel and compare every hash')
 
   define('ledger-proof', 'inclusion proof of one event, verified against the Merkle root', async () => (await import('./commands/ledger.ts')).ledgerProofCommand)
     .argument('<seq>', 'event sequence number', parseCount)

@@ -1,7 +1,7 @@
 import { canonicalize, verifyConsistency, verifyInclusion } from '@os2/crypto'
-import { createKernel, KernelError, KernelRequest, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
+import { createKernel, KernelError, KernelRequest, replayLedger, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
 import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
-import { checkDataDir, initDataDir, openDataDir, readDataDirPublicKey, verifyLedgerDir } from '@os2/kernel/node'
+import { checkDataDir, dataDirPaths, initDataDir, openDataDir, readDataDirPublicKey, readGenesis, verifyLedgerDir } from '@os2/kernel/node'
 import type { ShellBackend } from './backend.ts'
 import { createLedgerReader } from './ledger-reader.ts'
 
@@ -63,6 +63,11 @@ export function createNodeBackend (): ShellBackend {
       const result = await verifyLedgerDir(paths.ledger, { publicKey })
       onProgress?.(1, 1)
       return result
+    },
+    async replayLedger (dir) {
+      const genesis = await readGenesis(dir)
+      const events = await createLedgerReader(dataDirPaths(dir).ledger).read()
+      return await replayLedger(events, { genesis })
     },
     async openLedgerReader (dir) {
       const paths = await checkDataDir(dir)

@@ -205,6 +205,10 @@ export function createFakeBackend (): FakeBackend {
       }
       return { ok: true, size: events.length, head: backend.kernel.ledger.head }
     },
+    async replayLedger () {
+      const kernel = backend.kernel
+      return { ok: true, snapshotId: 'genesis', eventsReplayed: kernel?.events.length ?? 0, head: kernel?.ledger.head ?? '' }
+    },
     async openLedgerReader (dir) {
       const kernel = backend.kernel
       if (kernel === undefined) throw fail('DATA_DIR_MISSING', `Data dir ${dir} does not exist`)

@@ -1,4 +1,4 @@
-import type { EventEnvelope } from '@os2/kernel'
+import type { EventEnvelope, ReplayReport } from '@os2/kernel'
 import type { CommandContext, ExitCode } from '../command-context.ts'
 import { ShellError } from '../errors.ts'
 import { inline } from '../format.ts'
@@ -76,18 +76,32 @@ export async function ledgerInspectCommand (ctx: CommandContext, _args: string[]
   return 0
 }
 
-/** `os2 ledger-verify`: exit 1 naming the first bad sequence number; never repairs anything. */
-export async function ledgerVerifyCommand (ctx: CommandContext): Promise<ExitCode> {
-  const progress = await ctx.progress('verifying', 1)
+/**
+ * `os2 ledger-verify [--replay]`: exit 1 naming the first bad sequence number;
+ * never repairs anything. `--replay` also re-executes the ledger from genesis
+ * and names the first event whose hash the kernel does not reproduce.
+ */
+export async function ledgerVerifyCommand (ctx: CommandContext, _args: string[], opts: Record<string, unknown>): Promise<ExitCode> {
+  const progress = await ctx.progress('verifying', opts.replay === true ? 2 : 1)
   let result
+  let replay: ReplayReport | undefined
   try {
-    result = await ctx.backend.verifyLedger(ctx.dataDir, (done, total) => progress.update(done, total))
+    result = await ctx.backend.verifyLedger(ctx.dataDir)
+    progress.update(1)
+    if (result.ok && opts.replay === true) replay = await ctx.backend.replayLedger(ctx.dataDir)
+    progress.update(2)
   } finally {
     progress.stop()
   }
-  if (ctx.out.json) ctx.out.document(result)
+  if (ctx.out.json) ctx.out.document(replay === undefined ? result : { ...result, replay })
   if (result.ok) {
     if (!ctx.out.json) ctx.out.line(`ledger ok: ${result.size} events, head ${result.head}`)
+    if (replay !== undefined && replay.ok) {
+      if (!ctx.out.json) ctx.out.line(`replay ok: ${replay.eventsReplayed} events re-executed from genesis, every hash matches`)
+    } else if (replay !== undefined && !replay.ok) {
+      if (!ctx.out.json) ctx.out.line(`replay diverged at seq ${replay.firstDivergentSeq}: expected ${replay.expected}, got ${replay.actual}`)
+      throw new ShellError('REPLAY_DIVERGED', `First bad sequence number ${replay.firstDivergentSeq}: re-executing the ledger from genesis does not reproduce its hash`, { details: { firstBadSeq: replay.firstDivergentSeq } })
+    }
     return 0
   }
   if (!ctx.out.json) ctx.out.line(`ledger broken: first bad sequence number ${result.firstBadSeq} (${result.reason}), ${result.size} events before it verify`)

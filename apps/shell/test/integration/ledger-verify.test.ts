@@ -1,5 +1,7 @@
 import { cp, readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { encodeEnvelope, envelopeHash } from '@os2/kernel'
+import type { EventEnvelope } from '@os2/kernel'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { EXAMPLES, json, ledgerBytes, os2, segmentFiles, tempDir } from './harness.ts'
 
@@ -105,5 +107,29 @@ describe('os2 ledger-verify', { timeout: 600_000 }, () => {
   it('`os2 ledger-verify` names the first bad seq after the file is cut at a line boundary and a later line kept', async () => {
     // Lines 0..9, then line 14: a gap, not just a shorter ledger.
     await expectBadAt(await damaged(() => [...lines.slice(0, 10), lines[14]!].join('\n') + '\n'), 10)
+  })
+
+  it('`os2 ledger-verify --replay` passes an untouched ledger and names the first forged event of a consistently re-chained one', async () => {
+    const ok = await os2(['--data-dir', pristine, 'ledger-verify', '--replay'])
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(ok.stdout).toMatch(/replay ok: \d+ events re-executed from genesis, every hash matches/)
+    // A forger rewrites one consequence (a completed token's result) and recomputes
+    // every hash after it, so the chain alone still verifies.
+    const events = lines.map(l => JSON.parse(l) as EventEnvelope)
+    const target = events.findIndex(e => e.type === 'completed')
+    expect(target).toBeGreaterThan(0)
+    events[target] = { ...events[target]!, payload: { ...events[target]!.payload, result: { ok: false } } }
+    for (let i = target; i < events.length; i++) {
+      const prev = events[i - 1]!
+      const e = { ...events[i]!, prev_hash: prev.hash }
+      events[i] = { ...e, hash: envelopeHash(e) }
+    }
+    const dir = await damaged(() => events.map(e => encodeEnvelope(e)).join('\n') + '\n')
+    expect((await os2(['--data-dir', dir, 'ledger-verify'])).code).toBe(0)
+    const r = await os2(['--data-dir', dir, 'ledger-verify', '--replay'])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(new RegExp(`^error REPLAY_DIVERGED: First bad sequence number ${target}:`, 'm'))
+    const j = await os2(['--data-dir', dir, '--json', 'ledger-verify', '--replay'])
+    expect(json(j)).toMatchObject({ ok: true, replay: { ok: false, firstDivergentSeq: target } })
   })
 })
