@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import { DEFAULT_MAX_BUNDLE_BYTES, encodeFederatedChange, parseFederatedChange, signFederatedChange, bundleUpdate } from './bundle/federated-change.ts'
 import { parseRevocation } from './bundle/revocation.ts'
 import { createMemoryStore } from './memory/memory-store.ts'
-import { ROOT_NAME, memoryName, parseMemoryName } from './memory/memory-ref.ts'
+import { memoryName } from './memory/memory-ref.ts'
 import { evaluateBundle } from './policy/policy.ts'
 import { scopeTouchesNamespace } from './policy/grant-book.ts'
 import { createNullStorage } from './storage/replica-storage.ts'
@@ -84,8 +84,6 @@ class DefaultFederationReplica implements FederationReplica {
   private readonly log = new Map<string, Accepted[]>()
   private readonly gapHeld = new Map<string, Map<number, { bundle: FederatedChange, from: string | null }>>()
   private readonly depsHeld = new Map<string, DepsHeld>()
-  private readonly shadows = new Map<string, Y.Doc>()
-  private readonly dirty = new Set<string>()
   private readonly bundleListeners: BundleListener[] = []
   private readonly wantListeners: WantListener[] = []
   private readonly revocationListeners: RevocationListener[] = []
@@ -104,7 +102,7 @@ class DefaultFederationReplica implements FederationReplica {
       maxBundleBytes: this.maxBundleBytes,
       lastSeq: origin => this.log.get(origin)?.length ?? 0,
       acceptedId: (origin, seq) => this.log.get(origin)?.[seq - 1]?.id,
-      scratch: memory => this.scratch(memory)
+      doc: memory => this.memories.doc(memory)
     }
     this.recover()
   }
@@ -134,21 +132,6 @@ class DefaultFederationReplica implements FederationReplica {
     return l
   }
 
-  private scratch (memory: string): Y.Doc {
-    let s = this.shadows.get(memory)
-    if (s === undefined || this.dirty.has(memory)) {
-      const ref = parseMemoryName(memory)
-      s = new Y.Doc()
-      if (ref.kind === 'kv' || ref.kind === 'vector') s.getMap(ROOT_NAME[ref.kind])
-      else if (ref.kind === 'episodic') s.getArray(ROOT_NAME.episodic)
-      else s.getText(ROOT_NAME.text)
-      Y.applyUpdate(s, Y.encodeStateAsUpdate(this.memories.doc(memory)))
-      this.shadows.set(memory, s)
-      this.dirty.delete(memory)
-    }
-    return s
-  }
-
   private grantFor (ref: MemoryRef): { id: string, version: number } {
     for (const g of this.c.grants.list()) {
       if (g.principal !== this.peerId || g.revoked) continue
@@ -163,8 +146,6 @@ class DefaultFederationReplica implements FederationReplica {
     const tick = this.c.clock.now()
     const commit = this.memories.write(name, { author: this.peerId, tick }, fn)
     if (commit === undefined) return undefined
-    const shadow = this.shadows.get(name)
-    if (shadow !== undefined && !this.dirty.has(name)) Y.applyUpdate(shadow, commit.update)
     this.c.ledger.record('memory.commit', { memory: name, commit_id: commit.id, parents: commit.parents, author: commit.author, tick, update_hash: commit.updateHash })
     const own = this.logOf(this.peerId)
     const bundle = signFederatedChange({
@@ -209,7 +190,6 @@ class DefaultFederationReplica implements FederationReplica {
         break
       }
       case 'held': {
-        if (outcome.scratchDirty) this.dirty.add(outcome.bundle.memory)
         const b = outcome.bundle
         if (outcome.reason === 'GAP_HELD') {
           let held = this.gapHeld.get(b.origin)
@@ -236,7 +216,6 @@ class DefaultFederationReplica implements FederationReplica {
       }
       case 'rejected': {
         const b = outcome.bundle
-        if (outcome.scratchDirty && b !== null) this.dirty.add(b.memory)
         this.c.ledger.record('federation.verdict', record as unknown as Record<string, string | number | null>)
         if (outcome.consumesSeq && b !== null) {
           const bytes = input instanceof Uint8Array ? input : encodeFederatedChange(b)

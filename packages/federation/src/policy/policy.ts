@@ -2,7 +2,7 @@ import type * as Y from 'yjs'
 import { bundleIdOf, bundleUpdate, parseFederatedChange, verifyFederatedChange } from '../bundle/federated-change.ts'
 import { parseMemoryName } from '../memory/memory-ref.ts'
 import { scopeCovers, scopeTouchesNamespace } from './grant-book.ts'
-import { applyAndReport } from './touches.ts'
+import { analyzeUpdate } from './analyze-update.ts'
 import type { FederatedChange } from '../bundle/federated-change.ts'
 import type { MemoryRef } from '../memory/memory-ref.ts'
 import type { GrantView } from './grant-book.ts'
@@ -16,19 +16,18 @@ export interface PolicyContext {
   lastSeq(origin: string): number
   /** `bundle_id` of the accepted bundle `seq` from `origin`, if any. */
   acceptedId(origin: string, seq: number): string | undefined
-  /** A scratch document equal to the memory's current state; policy may change it (see `dirty`). */
-  scratch(memory: string): Y.Doc
+  /** The memory's current document; policy only reads it. */
+  doc(memory: string): Y.Doc
 }
 
 export type PolicyOutcome =
   | { kind: 'accepted', bundle: FederatedChange, ref: MemoryRef, update: Uint8Array, touches: string[] }
-  | { kind: 'held', reason: 'GAP_HELD' | 'DEPS_HELD', bundle: FederatedChange, detail: string, scratchDirty: boolean }
+  | { kind: 'held', reason: 'GAP_HELD' | 'DEPS_HELD', bundle: FederatedChange, detail: string }
   | {
     kind: 'rejected'
     reason: ReasonCode
     detail: string
     bundle: FederatedChange | null
-    scratchDirty: boolean
     /**
      * True for a final decision on an authentic bundle that was next in its
      * origin's sequence: the seq is used up (so one refused change does not
@@ -44,20 +43,19 @@ const capabilityFor = (ref: MemoryRef): string[] => ['memory.federate', `memory.
  * Decides one incoming bundle: size, shape, signature, sequence, grant, scope.
  * Order: size, shape, bundle id, signature, sequence (stale, replayed, gap),
  * grant (missing, revoked, expired, scope), then the update's touches.
- * When accepted, the update has been applied to `ctx.scratch(memory)`; on any
- * other outcome with `scratchDirty` the scratch document must be rebuilt.
+ * Nothing is applied: on acceptance the caller applies `update`.
  */
 export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | FederatedChange): PolicyOutcome {
   let bundle: FederatedChange
   if (input instanceof Uint8Array) {
     const parsed = parseFederatedChange(input, ctx.maxBundleBytes)
-    if (!parsed.ok) return { kind: 'rejected', reason: parsed.reason, detail: parsed.detail, bundle: null, scratchDirty: false, consumesSeq: false }
+    if (!parsed.ok) return { kind: 'rejected', reason: parsed.reason, detail: parsed.detail, bundle: null, consumesSeq: false }
     bundle = parsed.value
   } else {
     bundle = input
   }
   let authentic = false
-  const reject = (reason: ReasonCode, detail: string, scratchDirty = false): PolicyOutcome => ({ kind: 'rejected', reason, detail, bundle, scratchDirty, consumesSeq: authentic })
+  const reject = (reason: ReasonCode, detail: string): PolicyOutcome => ({ kind: 'rejected', reason, detail, bundle, consumesSeq: authentic })
 
   let ref: MemoryRef
   try {
@@ -75,7 +73,7 @@ export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | Federate
       ? reject('REPLAYED', `seq ${bundle.seq} already accepted`)
       : reject('STALE_SEQ', `seq ${bundle.seq}, expected ${last + 1}`)
   }
-  if (bundle.seq > last + 1) return { kind: 'held', reason: 'GAP_HELD', bundle, detail: `seq ${bundle.seq}, expected ${last + 1}`, scratchDirty: false }
+  if (bundle.seq > last + 1) return { kind: 'held', reason: 'GAP_HELD', bundle, detail: `seq ${bundle.seq}, expected ${last + 1}` }
 
   authentic = true
   const grant = ctx.grants.grant(bundle.grant.id)
@@ -91,13 +89,13 @@ export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | Federate
   const update = bundleUpdate(bundle)
   let report
   try {
-    report = applyAndReport(ctx.scratch(bundle.memory), ref, update)
+    report = analyzeUpdate(ctx.doc(bundle.memory), ref, update)
   } catch {
-    return reject('MALFORMED', 'update does not decode', true)
+    return reject('MALFORMED', 'update does not decode')
   }
-  if (report.violations.length > 0) return reject('OUT_OF_SCOPE', `update ${report.violations.join(', ')}`, true)
+  if (report.violations.length > 0) return reject('OUT_OF_SCOPE', `update ${report.violations.join(', ')}`)
   const uncovered = report.touches.filter(t => !scopeCovers(grant.scope.namespaces, t))
-  if (uncovered.length > 0) return reject('OUT_OF_SCOPE', `touches ${uncovered.slice(0, 3).join(', ')} outside the grant scope`, true)
-  if (report.pending) return { kind: 'held', reason: 'DEPS_HELD', bundle, detail: 'update depends on changes not yet received', scratchDirty: true }
+  if (uncovered.length > 0) return reject('OUT_OF_SCOPE', `touches ${uncovered.slice(0, 3).join(', ')} outside the grant scope`)
+  if (report.pending) return { kind: 'held', reason: 'DEPS_HELD', bundle, detail: 'update depends on changes not yet received' }
   return { kind: 'accepted', bundle, ref, update, touches: report.touches }
 }
