@@ -94,7 +94,7 @@ async function benchDurable (): Promise<void> {
     // Group commit: appends keep arriving while writes are in flight; each is acknowledged once durable.
     const storage = createFileLedgerStorage(join(dir, 'group'))
     const ledger = await openLedger(storage)
-    const inFlightLimit = 4096
+    const inFlightLimit = 16_384
     const t0 = performance.now()
     const inFlight: Array<Promise<void>> = []
     let oldest = 0
