@@ -43,8 +43,11 @@ export interface CapabilityContext {
    * `external_result` event; replay serves the recorded result without calling
    * `fn`. Network bytes are charged from the result size, wall-clock time from
    * the injected wall clock (recorded, so replay reproduces a kill exactly).
+   * `timed: false` leaves wall time out of the record (and the charge): for
+   * sources whose own limits are enforced elsewhere and whose ledger must not
+   * depend on how fast the machine is (a sandboxed script's output).
    */
-  external<T extends CanonicalValue>(name: string, fn: () => Promise<T> | T, options?: { host?: string }): Promise<T>
+  external<T extends CanonicalValue>(name: string, fn: () => Promise<T> | T, options?: { host?: string, timed?: boolean }): Promise<T>
   /** A uint32 from the kernel's seeded RNG. */
   random(): number
   /** Asks the kernel to take a snapshot once this token's writes are committed. */

@@ -190,7 +190,7 @@ export class TokenRun implements CapabilityContext {
     this.snapshotLabels.push(label ?? `token ${this.token.id}`)
   }
 
-  async external<T extends CanonicalValue> (name: string, fn: () => Promise<T> | T, options: { host?: string } = {}): Promise<T> {
+  async external<T extends CanonicalValue> (name: string, fn: () => Promise<T> | T, options: { host?: string, timed?: boolean } = {}): Promise<T> {
     if (options.host !== undefined) this.checkScope({ hosts: [options.host] })
     this.charge('tokens', 1)
     const recorded = this.#hooks.recordedNext()
@@ -205,7 +205,7 @@ export class TokenRun implements CapabilityContext {
       error = typeof recorded.payload.error === 'string' ? recorded.payload.error : undefined
       elapsed = typeof recorded.payload.wall_clock_ms === 'number' ? recorded.payload.wall_clock_ms : 0
     } else {
-      const wall = this.#hooks.wallClock
+      const wall = options.timed === false ? undefined : this.#hooks.wallClock
       const t0 = wall?.now() ?? 0
       try {
         result = await fn()
