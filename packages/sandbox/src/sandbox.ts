@@ -38,6 +38,8 @@ export interface SandboxInit {
   stopGraceMs?: number
   /** Max time to load Pyodide and set the session up (default 60 s). */
   startTimeoutMs?: number
+  /** Pure-Python wheels (already hash-checked by the caller) unpacked into site-packages before the first run. */
+  wheels?: Array<{ name: string, bytes: Uint8Array }>
   /**
    * Tests only: skip the in-process hardening (Python import blocks, audit
    * hook, Node API patches) to show what the process boundary alone stops.
@@ -122,7 +124,8 @@ class SandboxSession implements Sandbox {
         epochNs: epochNs.toString(),
         outputLimitBytes: this.init.outputLimitBytes ?? DEFAULT_OUTPUT_LIMIT,
         scratchDir: this.proc.scratchDir,
-        hardening: this.init.UNSAFE_skipInProcessHardening !== true
+        hardening: this.init.UNSAFE_skipInProcessHardening !== true,
+        wheels: (this.init.wheels ?? []).map((w) => ({ name: w.name, b64: Buffer.from(w.bytes).toString('base64') }))
       })
       for (;;) {
         const msg = await this.proc.next()

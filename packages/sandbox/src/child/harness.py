@@ -93,7 +93,33 @@ def setup(config_json):
         """HTTP through the kernel's net.fetch capability (host allow-list in the grant)."""
         return FetchResponse(invoke('net.fetch', {'url': str(url), 'method': str(method), 'headers': dict(headers or {}), 'body': body}))
 
+    class _ModuleExport:
+        def __init__(self, module, name):
+            self._module = module
+            self._name = name
+
+        def __call__(self, *args):
+            return invoke('module.call', {'module': self._module, 'export': self._name, 'args': [int(a) for a in args]})
+
+    class _Module:
+        def __init__(self, name):
+            self._name = name
+
+        def __getattr__(self, export):
+            if export.startswith('__'):
+                raise AttributeError(export)
+            return _ModuleExport(self._name, export)
+
+    class _Modules:
+        """WASM sidecars mounted with `os2 module mount`, run under WASI outside the interpreter."""
+
+        def __getattr__(self, name):
+            if name.startswith('__'):
+                raise AttributeError(name)
+            return _Module(name)
+
     os2 = types.ModuleType('os2', 'The OS2 syscall bridge: every call goes to the kernel.')
+    os2.modules = _Modules()
     os2.invoke = invoke
     os2.emit = emit
     os2.state = State()

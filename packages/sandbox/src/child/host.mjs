@@ -311,6 +311,10 @@ function init (msg) {
     py.FS.mkdirTree('/session')
   }
   installDevice()
+  // Installed pure-Python wheels (SHA-256 checked by the parent), unpacked
+  // into site-packages before any user code or hardening.
+  for (const wheel of msg.wheels ?? []) py.unpackArchive(Buffer.from(wheel.b64, 'base64'), 'wheel')
+  if ((msg.wheels ?? []).length > 0) py.runPython('import importlib; importlib.invalidate_caches()')
   py.setStdout(writer('stdout'))
   py.setStderr(writer('stderr'))
   marks.fs = performance.now() - t0
