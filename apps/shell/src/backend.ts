@@ -2,6 +2,18 @@ import type {
   ConsistencyProof, EventEnvelope, Genesis, InclusionProof, Kernel, KernelRequest, ReplayReport, VerifyResult
 } from '@os2/kernel'
 
+/** The live side of the Python capabilities of an opened data dir (absent in fakes). */
+export interface PythonControl {
+  /** Where the output of a live python.exec run goes while it runs (replay never calls it). */
+  setOutputSink(sink: ((stream: 'stdout' | 'stderr', text: string) => void) | undefined): void
+}
+
+/** Options for {@link ShellBackend.open}. */
+export interface OpenOptions {
+  /** Limits of Python sessions started by this process. */
+  python?: { memoryLimitBytes?: number, maxWallClockMs?: number }
+}
+
 /** A kernel opened on a data dir. `kernel.close()` releases it. */
 export interface OpenedDataDir {
   dir: string
@@ -9,6 +21,8 @@ export interface OpenedDataDir {
   genesis: Genesis
   /** The node's Ed25519 public key (base64url). */
   publicKey: string
+  /** The Python runtime behind python.exec / pip.install / module.mount. */
+  python?: PythonControl
 }
 
 export interface InitResult {
@@ -29,7 +43,7 @@ export interface ShellBackend {
   /** Creates a data dir; throws `DATA_DIR_EXISTS` when one is already there. */
   init(dir: string, init: { seed: string, limitsToml?: string }): Promise<InitResult>
   /** Opens the kernel; throws `DATA_DIR_MISSING`, `DATA_DIR_UNREADABLE` or `GENESIS_INVALID`. */
-  open(dir: string): Promise<OpenedDataDir>
+  open(dir: string, options?: OpenOptions): Promise<OpenedDataDir>
   /** True when `dir` holds an initialised data dir (genesis.json present). */
   isInitialised(dir: string): Promise<boolean>
   /** An in-memory kernel on `genesis` (nothing touches the disk), closed by the caller. */

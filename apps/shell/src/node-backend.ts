@@ -2,6 +2,7 @@ import { canonicalize, verifyConsistency, verifyInclusion } from '@os2/crypto'
 import { createKernel, KernelError, KernelRequest, replayLedger, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
 import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
 import { checkDataDir, dataDirPaths, initDataDir, openDataDir, readDataDirPublicKey, readGenesis, verifyLedgerDir } from '@os2/kernel/node'
+import { createPythonRuntime } from '@os2/sandbox'
 import type { ShellBackend } from './backend.ts'
 import { createLedgerReader } from './ledger-reader.ts'
 
@@ -42,12 +43,19 @@ export function createNodeBackend (): ShellBackend {
       const r = await initDataDir(dir, init)
       return { dir, genesis: r.genesis, publicKey: r.publicKey, genesisHash: r.genesisHash }
     },
-    async open (dir) {
-      const opened = await openDataDir(dir)
-      return { dir, kernel: opened.kernel, genesis: opened.genesis, publicKey: opened.signer.publicKey }
+    async open (dir, options = {}) {
+      // The Python capabilities are always registered: the ledger may hold
+      // python.exec tokens, and replaying them on open never starts Python.
+      const python = createPythonRuntime({ dataDir: dir, ...options.python })
+      const opened = await openDataDir(dir, { descriptors: python.descriptors }).catch(async (err: unknown) => { await python.close(); throw err })
+      const close = opened.kernel.close.bind(opened.kernel)
+      opened.kernel.close = async () => {
+        try { await python.close() } finally { await close() }
+      }
+      return { dir, kernel: opened.kernel, genesis: opened.genesis, publicKey: opened.signer.publicKey, python }
     },
     async scratch (genesis) {
-      return await createKernel({}, { genesis })
+      return await createKernel({}, { genesis, descriptors: createPythonRuntime({ dataDir: '/nonexistent' }).descriptors })
     },
     async isInitialised (dir) {
       try {
