@@ -71,7 +71,7 @@ export interface FederationReplica {
   close(): void
 }
 
-interface Accepted { id: string, bytes: Uint8Array, accepted: boolean }
+interface Accepted { id: string, signature: string, bytes: Uint8Array, accepted: boolean }
 interface DepsHeld { bundle: FederatedChange, from: string | null, commitsAtAttempt: number }
 
 class DefaultFederationReplica implements FederationReplica {
@@ -88,6 +88,8 @@ class DefaultFederationReplica implements FederationReplica {
   private readonly wantListeners: WantListener[] = []
   private readonly revocationListeners: RevocationListener[] = []
   private readonly ctx: PolicyContext
+  // Held bundles passed the signature check when first seen; retries skip it.
+  private readonly heldVerified = new WeakSet<FederatedChange>()
   // Set when a bundle used up its seq (accepted, or refused for good): held ones may now proceed.
   private advanced = false
 
@@ -101,7 +103,8 @@ class DefaultFederationReplica implements FederationReplica {
       grants: components.grants,
       maxBundleBytes: this.maxBundleBytes,
       lastSeq: origin => this.log.get(origin)?.length ?? 0,
-      acceptedId: (origin, seq) => this.log.get(origin)?.[seq - 1]?.id,
+      decided: (origin, seq) => this.log.get(origin)?.[seq - 1],
+      verified: bundle => this.heldVerified.has(bundle),
       doc: memory => this.memories.doc(memory)
     }
     this.recover()
@@ -117,7 +120,7 @@ class DefaultFederationReplica implements FederationReplica {
       const b = parsed.value
       const entries = this.logOf(b.origin)
       if (b.seq !== entries.length + 1) continue
-      entries.push({ id: b.bundle_id, bytes, accepted })
+      entries.push({ id: b.bundle_id, signature: b.signature, bytes, accepted })
       if (!accepted) continue
       let items = byMemory.get(b.memory)
       if (items === undefined) byMemory.set(b.memory, items = [])
@@ -159,7 +162,7 @@ class DefaultFederationReplica implements FederationReplica {
     }, this.c.identity.keyPair)
     const bytes = encodeFederatedChange(bundle)
     this.storage.appendBundle(bytes, true)
-    own.push({ id: bundle.bundle_id, bytes, accepted: true })
+    own.push({ id: bundle.bundle_id, signature: bundle.signature, bytes, accepted: true })
     for (const l of this.bundleListeners) l(bytes, bundle, null)
     return bundle
   }
@@ -180,7 +183,7 @@ class DefaultFederationReplica implements FederationReplica {
         const bytes = input instanceof Uint8Array ? input : encodeFederatedChange(b)
         const commit = this.memories.apply(b.memory, outcome.update, { author: b.origin, tick: b.tick })
         this.storage.appendBundle(bytes, true)
-        this.logOf(b.origin).push({ id: b.bundle_id, bytes, accepted: true })
+        this.logOf(b.origin).push({ id: b.bundle_id, signature: b.signature, bytes, accepted: true })
         this.advanced = true
         this.depsHeld.delete(b.origin)
         this.gapHeld.get(b.origin)?.delete(b.seq)
@@ -191,6 +194,7 @@ class DefaultFederationReplica implements FederationReplica {
       }
       case 'held': {
         const b = outcome.bundle
+        this.heldVerified.add(b)
         if (outcome.reason === 'GAP_HELD') {
           let held = this.gapHeld.get(b.origin)
           if (held === undefined) this.gapHeld.set(b.origin, held = new Map())
@@ -220,7 +224,7 @@ class DefaultFederationReplica implements FederationReplica {
         if (outcome.consumesSeq && b !== null) {
           const bytes = input instanceof Uint8Array ? input : encodeFederatedChange(b)
           this.storage.appendBundle(bytes, false)
-          this.logOf(b.origin).push({ id: b.bundle_id, bytes, accepted: false })
+          this.logOf(b.origin).push({ id: b.bundle_id, signature: b.signature, bytes, accepted: false })
           this.advanced = true
           this.depsHeld.delete(b.origin)
           this.gapHeld.get(b.origin)?.delete(b.seq)

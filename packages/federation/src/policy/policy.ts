@@ -14,8 +14,10 @@ export interface PolicyContext {
   maxBundleBytes: number
   /** Last accepted seq from `origin` (0 when none). */
   lastSeq(origin: string): number
-  /** `bundle_id` of the accepted bundle `seq` from `origin`, if any. */
-  acceptedId(origin: string, seq: number): string | undefined
+  /** `bundle_id` and signature of the bundle decided at `seq` from `origin`, if any. */
+  decided(origin: string, seq: number): { id: string, signature: string } | undefined
+  /** True for a bundle object whose signature this node already verified (a held bundle being retried). */
+  verified?(bundle: FederatedChange): boolean
   /** The memory's current document; policy only reads it. */
   doc(memory: string): Y.Doc
 }
@@ -65,12 +67,15 @@ export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | Federate
   }
   if (bundleIdOf(bundle) !== bundle.bundle_id) return reject('MALFORMED', 'bundle_id does not match content')
   if (bundle.update.length > ctx.maxBundleBytes) return reject('OVERSIZED', 'update larger than the bundle limit')
-  if (!verifyFederatedChange(bundle)) return reject('SIGNATURE_INVALID', 'signature does not verify against the origin key')
-
   const last = ctx.lastSeq(bundle.origin)
+  const before = bundle.seq <= last ? ctx.decided(bundle.origin, bundle.seq) : undefined
+  // A byte-identical copy of a bundle already verified and decided: its id binds the content, so no second verify.
+  const copy = before !== undefined && before.id === bundle.bundle_id && before.signature === bundle.signature
+  if (!copy && ctx.verified?.(bundle) !== true && !verifyFederatedChange(bundle)) return reject('SIGNATURE_INVALID', 'signature does not verify against the origin key')
+
   if (bundle.seq <= last) {
-    return ctx.acceptedId(bundle.origin, bundle.seq) === bundle.bundle_id
-      ? reject('REPLAYED', `seq ${bundle.seq} already accepted`)
+    return before?.id === bundle.bundle_id
+      ? reject('REPLAYED', `seq ${bundle.seq} already decided`)
       : reject('STALE_SEQ', `seq ${bundle.seq}, expected ${last + 1}`)
   }
   if (bundle.seq > last + 1) return { kind: 'held', reason: 'GAP_HELD', bundle, detail: `seq ${bundle.seq}, expected ${last + 1}` }

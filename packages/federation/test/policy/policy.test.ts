@@ -128,6 +128,15 @@ describe('bundle policy', () => {
     expect(b.replica.memories.canonical(notes)).toEqual({ k: 1 })
   })
 
+  it('receive() rejects SIGNATURE_INVALID, not REPLAYED, for a copy of a decided bundle with a different signature', () => {
+    const { a, b } = pair()
+    const bundle = put(a, 'k', 1)
+    b.replica.receive(encodeFederatedChange(bundle))
+    const other = signFederatedChange({ ...bundle, update: Buffer.from(bundle.update, 'base64') }, C.keyPair)
+    expect(other.bundle_id).toBe(bundle.bundle_id)
+    expect(b.replica.receive(encodeFederatedChange({ ...bundle, signature: other.signature }))).toMatchObject({ reason: 'SIGNATURE_INVALID' })
+  })
+
   it('receive() holds GAP_HELD bundles, asks for the missing seq, and applies them once the gap fills', () => {
     const { a, b } = pair()
     const b1 = put(a, 'k', 1)
