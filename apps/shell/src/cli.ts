@@ -49,6 +49,7 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
     .version(SHELL_VERSION, '-V, --version')
     .addOption(new Option('--data-dir <dir>', 'data dir (env OS2_DATA_DIR, default ./.os2)'))
     .option('--json', 'print one machine-readable JSON document instead of tables')
+    .addHelpText('after', '\nExit codes: 0 success, 1 the operation failed or a verification found a problem, 2 bad usage.\nErrors: one line on stderr, "error <CODE>: message". Reference: docs/cli.md')
     .exitOverride()
     .showSuggestionAfterError()
     .configureOutput({
@@ -173,6 +174,40 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
     .argument('<file>', 'scenario JSON file (see docs/cli.md#scenarios)')
     .option('--fresh', 'initialise the data dir from the scenario seed when none exists')
 
+  // ---- Python (issue 3): docs/cli.md#python
+  const pythonLimits = (cmd: Command): Command => cmd
+    .option('--token-budget <n>', 'token budget of the run (Python units + kernel work; default 10000000)', parseCount)
+    .option('--tag <tag>', 'free-form tag recorded on the token')
+    .option('--memory-limit-mb <n>', 'memory limit of the session process (default 1024)', parseCount)
+    .option('--wall-ms <n>', 'wall-clock limit of the run (default 60000)', parseCount)
+
+  pythonLimits(define('python', 'run a Python script in the sandbox as one python.exec token (output streams live)', async () => (await import('./commands/python.ts')).pythonCommand)
+    .argument('<script>', 'script file (- for stdin)')
+    .argument('[args...]', 'sys.argv[1:] (put -- before arguments that start with -)'))
+
+  pythonLimits(define('pyx', 'evaluate one Python expression and print its repr', async () => (await import('./commands/python.ts')).pyxCommand)
+    .argument('<expr>', 'Python expression'))
+
+  pythonLimits(define('pyvm', 'pyvm run <module>: run an installed module as python -m does', async () => (await import('./commands/python.ts')).pyvmCommand)
+    .argument('<action>', 'run')
+    .argument('<module>', 'module name, e.g. from an installed wheel')
+    .argument('[args...]', 'sys.argv[1:]'))
+
+  define('pip', 'pip install <wheel | URL | name>: install a pure-Python wheel (SHA-256 recorded)', async () => (await import('./commands/pip.ts')).pipCommand)
+    .argument('<action>', 'install')
+    .argument('<target>', 'wheel file, wheel URL, or project name')
+    .option('--sha256 <hex>', 'expected SHA-256 of the wheel')
+    .option('--find-links <dir>', 'local folder of wheels to look a project name up in')
+    .option('--index-url <url>', 'PEP 503 simple index (its host must be granted to pip.install)')
+
+  define('module', 'module mount <file.wasm> --as NAME: mount a WASM sidecar for os2.modules.NAME', async () => (await import('./commands/module.ts')).moduleCommand)
+    .argument('<action>', 'mount')
+    .argument('<file>', '.wasm file')
+    .option('--as <name>', 'name Python sees (os2.modules.<name>)')
+    .option('--sha256 <hex>', 'expected SHA-256 of the module')
+
+  define('doctor', 'what isolation Python sessions get on this machine; Pyodide version; snapshot cache', async () => (await import('./commands/doctor.ts')).doctorCommand)
+
   try {
     if (argv.length === 0) {
       out.error(program.helpInformation())
@@ -185,7 +220,7 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
         state.exitCode = 0
       } else {
         state.exitCode = 2
-        reportError(out, 'USAGE', err.message.replace(/^error: /, ''))
+        reportError(out, 'USAGE', err.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim())
       }
     } else {
       const { code, message } = describeError(err)

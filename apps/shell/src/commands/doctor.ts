@@ -1,0 +1,42 @@
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { CommandContext, ExitCode } from '../command-context.ts'
+
+/** `os2 doctor`: what isolation a Python session gets on this machine, the Pyodide version and the snapshot cache. */
+export async function doctorCommand (ctx: CommandContext): Promise<ExitCode> {
+  const { defaultSnapshotDir, describeIsolation, pyodideVersion } = await import('@os2/sandbox')
+  const isolation = describeIsolation()
+  const dir = defaultSnapshotDir()
+  const files = await readdir(dir).catch(() => [] as string[])
+  const snapshots = []
+  for (const f of files.filter(n => n.endsWith('.bin') || n.endsWith('.snapshot') || !n.startsWith('.'))) {
+    const info = await stat(join(dir, f)).catch(() => undefined)
+    if (info?.isFile() === true) snapshots.push({ file: f, bytes: info.size })
+  }
+  const report = {
+    pyodide: pyodideVersion(),
+    isolation,
+    wasi: 'node:wasi preview1 in a separate process (empty env, no preopens, network namespace when available); Node 20 permission model refuses node:wasi, so that process runs without it',
+    snapshotCache: { dir, snapshots }
+  }
+  if (ctx.out.json) {
+    ctx.out.document(report)
+    return 0
+  }
+  const yes = (b: boolean): string => b ? 'yes' : 'no'
+  ctx.out.fields([
+    ['platform', isolation.platform],
+    ['node', isolation.node],
+    ['pyodide', report.pyodide],
+    ['process per session', 'yes'],
+    ['permission model', yes(isolation.permissionModel)],
+    ['empty environment', yes(isolation.emptyEnvironment)],
+    ['network namespace', `${yes(isolation.networkNamespace.available)} (${isolation.networkNamespace.reason})`],
+    ['memory limit', isolation.memoryLimit === 'rss-poll' ? 'RSS polled from /proc, SIGKILL past the limit' : 'unavailable (only --max-old-space-size)'],
+    ['wall-clock limit', yes(isolation.wallClockLimit)],
+    ['wasi', report.wasi],
+    ['snapshot cache', `${dir} (${snapshots.length === 0 ? 'empty: the first run builds it' : snapshots.map(s => `${s.file} ${s.bytes} bytes`).join(', ')})`]
+  ])
+  for (const note of isolation.notes) ctx.out.line(`note: ${note}`)
+  return 0
+}
