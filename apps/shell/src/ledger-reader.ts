@@ -31,7 +31,14 @@ class SegmentReader implements LedgerReader {
   constructor (dir: string) { this.#dir = dir }
 
   async #segments (): Promise<Array<{ index: number, name: string }>> {
-    const names = await readdir(this.#dir)
+    let names: string[]
+    try {
+      names = await readdir(this.#dir)
+    } catch (err) {
+      // No ledger dir yet (a data dir never opened): no events.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
     const out: Array<{ index: number, name: string }> = []
     for (const name of names) {
       const m = SEGMENT_FILE.exec(name)

@@ -36,6 +36,7 @@ describe('createLedgerReader()', () => {
   })
 
   it('`read()` skips unparsable lines and reads an empty dir as no events', async () => {
+    expect(await createLedgerReader(join(dir, 'missing')).read()).toEqual([])
     const reader = createLedgerReader(dir)
     expect(await reader.read()).toEqual([])
     await writeFile(join(dir, 'segment-000000.jsonl'), line(0) + '{garbage\n' + line(2))
