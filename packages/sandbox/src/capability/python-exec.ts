@@ -128,6 +128,9 @@ export function createPythonExecCapability (host: PythonHost, limits: { maxWallC
         const ns = typeof a.namespace === 'string' ? a.namespace : namespace
         const key = String(a.key ?? '')
         try {
+          if (capability.startsWith('kernel.state.') && ns.startsWith('os2.')) {
+            throw sandboxViolation(`namespace ${ns} is reserved for the kernel's own records`, 'out_of_scope')
+          }
           switch (capability) {
             case 'kernel.state.get': return { ok: true, value: ctx.get(ns, key) ?? null }
             case 'kernel.state.put': ctx.put(ns, key, (a.value ?? null) as CanonicalValue); return { ok: true, value: null }

@@ -313,8 +313,11 @@ function init (msg) {
   installDevice()
   // Installed pure-Python wheels (SHA-256 checked by the parent), unpacked
   // into site-packages before any user code or hardening.
-  for (const wheel of msg.wheels ?? []) py.unpackArchive(Buffer.from(wheel.b64, 'base64'), 'wheel')
-  if ((msg.wheels ?? []).length > 0) py.runPython('import importlib; importlib.invalidate_caches()')
+  if ((msg.wheels ?? []).length > 0) {
+    const extractDir = py.runPython("import sysconfig; sysconfig.get_paths()['purelib']")
+    for (const wheel of msg.wheels) py.unpackArchive(new Uint8Array(Buffer.from(wheel.b64, 'base64')), 'wheel', { extractDir })
+    py.runPython('import importlib; importlib.invalidate_caches()')
+  }
   py.setStdout(writer('stdout'))
   py.setStderr(writer('stderr'))
   marks.fs = performance.now() - t0
