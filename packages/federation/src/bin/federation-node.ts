@@ -19,7 +19,7 @@ import type { FederationGrant } from '../policy/grant-book.ts'
  * A standalone federation node for multi-process tests and benchmarks, until
  * the daemon exists. Usage:
  *
- *   tsx src/bin/federation-node.ts --data-dir DIR [--listen MA]... [--peer MA]... [--grants FILE] [--interval MS] [--max-bundle BYTES]
+ *   tsx src/bin/federation-node.ts --data-dir DIR [--listen MA]... [--peer MA]... [--grants FILE] [--interval MS] [--max-bundle BYTES] [--events-log]
  *
  * Reads JSON-line requests `{ id, op, ... }` on stdin and answers `{ id, ok, result | error }`
  * on stdout; prints `{ event: 'ready', peerId, addrs }` once listening.
@@ -31,7 +31,8 @@ const { values } = parseArgs({
     peer: { type: 'string', multiple: true },
     grants: { type: 'string' },
     interval: { type: 'string' },
-    'max-bundle': { type: 'string' }
+    'max-bundle': { type: 'string' },
+    'events-log': { type: 'boolean' }
   }
 })
 const dataDir = values['data-dir']
@@ -46,8 +47,10 @@ const identity = nodeIdentity(await loadKeyPair(keyPath))
 const grantList = values.grants === undefined ? [] : (JSON.parse(readFileSync(values.grants, 'utf8')) as { grants: FederationGrant[] }).grants
 const grants = createGrantBook(grantList)
 const ledger = createMemoryLedger()
-const ledgerFile = join(dataDir, 'federation', 'events.jsonl')
-ledger.onRecord(e => { appendFileSync(ledgerFile, JSON.stringify({ seq: e.seq, type: e.type, payload: e.payload, hash: e.hash }) + '\n') })
+if (values['events-log'] === true) {
+  const ledgerFile = join(dataDir, 'federation', 'events.jsonl')
+  ledger.onRecord(e => { appendFileSync(ledgerFile, JSON.stringify({ seq: e.seq, type: e.type, payload: e.payload, hash: e.hash }) + '\n') })
+}
 let tick = 0
 const maxBundleBytes = values['max-bundle'] === undefined ? undefined : Number(values['max-bundle'])
 const limits = maxBundleBytes === undefined ? {} : { maxBundleBytes }
