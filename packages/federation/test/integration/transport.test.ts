@@ -25,9 +25,10 @@ async function waitFor (what: string, cond: () => boolean, timeoutMs = 20_000): 
   }
 }
 
-async function startNode (i: number, bootstrap: string[] = []): Promise<{ node: TestNode, transport: FederationTransport }> {
-  const node = testNode(ids[i] ?? ids[0]!, grants)
-  const transport = createFederationTransport({ identity: node.id, replica: node.replica }, { bootstrap, antiEntropyIntervalMs: 200 })
+async function startNode (i: number, bootstrap: string[] = [], maxBundleBytes?: number): Promise<{ node: TestNode, transport: FederationTransport }> {
+  const limits = maxBundleBytes === undefined ? {} : { maxBundleBytes }
+  const node = testNode(ids[i] ?? ids[0]!, grants, { init: limits })
+  const transport = createFederationTransport({ identity: node.id, replica: node.replica }, { bootstrap, antiEntropyIntervalMs: 200, ...limits })
   await transport.start()
   running.push(transport)
   return { node, transport }
@@ -60,5 +61,20 @@ describe('createFederationTransport()', () => {
     const b = await startNode(1, a.transport.addresses())
     a.node.replica.write({ kind: 'kv', namespace: 'n' }, doc => { kvView(doc).set('k', 'v') })
     await waitFor('convergence', () => b.node.replica.memories.fingerprint() === a.node.replica.memories.fingerprint())
+  })
+
+  it('drops a peer whose frame exceeds the frame limit, records OVERSIZED for a bundle just over the bundle limit, and keeps running', async () => {
+    const a = await startNode(0, [], 1000)
+    const rogue = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+    running.push(rogue)
+    const lp = lpStream(await rogue.dialProtocol(multiaddr(a.transport.addresses()[0]!), FEDERATION_PROTOCOL), { maxDataLength: 1 << 20 })
+    await lp.write(new Uint8Array(1500).fill(3))
+    await waitFor('oversized verdict', () => verdicts(a.node).some(v => v.reason === 'OVERSIZED'))
+    expect(a.transport.stats().dropped).toBe(0)
+    await lp.write(new Uint8Array(5000).fill(3))
+    await waitFor('rogue dropped', () => a.transport.stats().dropped === 1)
+    const b = await startNode(1, a.transport.addresses(), 1000)
+    b.node.replica.write({ kind: 'kv', namespace: 'n' }, doc => { kvView(doc).set('still', 'alive') })
+    await waitFor('convergence', () => a.node.replica.memories.fingerprint() === b.node.replica.memories.fingerprint() && Object.keys(a.node.replica.memories.canonicalAll()).length === 1)
   })
 })
