@@ -1,4 +1,4 @@
-import { Map as IMap, Set as ISet } from 'immutable'
+import { Map as IMap } from 'immutable'
 import type { CanonicalValue } from '@os2/crypto'
 import { addDigest, entryDigest, formatDigest, subDigest } from './state-hash.ts'
 
@@ -40,17 +40,57 @@ export interface StateRoot {
 
 const SEP = '\u0000'
 const EMPTY_SECTION: IMap<string, CanonicalValue> = IMap()
+/** Marks an entry that did not exist before a change. */
+const ABSENT: unique symbol = Symbol('absent')
+type Before = CanonicalValue | typeof ABSENT
 
+/**
+ * One change since the last `clearDirty()`, newest first: a persistent list
+ * that roots share, so recording a change is one small allocation instead of
+ * a hash-trie update. `before` is the entry's value before the change.
+ */
+interface Change {
+  readonly section: string
+  readonly key: string
+  readonly before: Before
+  readonly next: Change | undefined
+}
+
+/** The state hash at a known point of the change list: `acc` is the hash once every change from `log` on is applied. */
+interface HashBase {
+  readonly log: Change | undefined
+  readonly acc: bigint
+}
+
+/**
+ * The state hash is kept lazily. A root knows the hash at an older point of
+ * its change list (its hash base) and folds in the changes since then only
+ * when `hash()` is asked, once (memoised). Entries written and overwritten,
+ * or queued and dequeued, between two hashes are never encoded at all, and a
+ * replay that takes no snapshot hashes no state. Roots derived from a hashed
+ * root take it as their base. The change list (also the dirty set) is
+ * compacted to one cell per entry whenever it doubles, so it stays O(entries
+ * changed since the last snapshot).
+ */
 class PersistentState implements StateRoot {
   readonly #data: IMap<string, IMap<string, CanonicalValue>>
-  readonly #acc: bigint
-  readonly #dirty: ISet<string>
+  readonly #log: Change | undefined
+  /** Cells in #log, and the length after the last compaction (compaction runs when it doubles). */
+  readonly #logLength: number
+  readonly #compacted: number
+  readonly #base: HashBase
+  #acc: bigint | undefined
+  #hex: string | undefined
+  #dirtyCount: number | undefined
   readonly size: number
 
-  constructor (data: IMap<string, IMap<string, CanonicalValue>>, acc: bigint, dirty: ISet<string>, size: number) {
+  constructor (data: IMap<string, IMap<string, CanonicalValue>>, log: Change | undefined, logLength: number, compacted: number, base: HashBase, size: number) {
     this.#data = data
-    this.#acc = acc
-    this.#dirty = dirty
+    this.#log = log
+    this.#logLength = logLength
+    this.#compacted = compacted
+    this.#base = base
+    this.#acc = base.log === log ? base.acc : undefined
     this.size = size
   }
 
@@ -62,18 +102,31 @@ class PersistentState implements StateRoot {
     return this.#data.get(section)?.has(key) ?? false
   }
 
+  /** A root with `data` and one more change recorded. */
+  #derive (data: IMap<string, IMap<string, CanonicalValue>>, section: string, key: string, old: CanonicalValue | undefined, size: number): PersistentState {
+    let log = this.#log
+    let length = this.#logLength
+    let compacted = this.#compacted
+    let base: HashBase = this.#acc !== undefined ? { log, acc: this.#acc } : this.#base
+    if (length >= 64 && length >= 2 * compacted) {
+      // Compaction replaces the cells a base may point into: a base in the middle of the list moves to this root.
+      const acc = base.log === undefined ? undefined : this.#accumulator()
+      log = undefined
+      const oldest = this.#oldestBefore(undefined)
+      for (const [id, before] of oldest) {
+        const at = id.indexOf(SEP)
+        log = { section: id.slice(0, at), key: id.slice(at + 1), before, next: log }
+      }
+      length = compacted = oldest.size
+      if (acc !== undefined) base = { log, acc }
+    }
+    return new PersistentState(data, { section, key, before: old === undefined ? ABSENT : old, next: log }, length + 1, compacted, base, size)
+  }
+
   set (section: string, key: string, value: CanonicalValue): StateRoot {
     const sec = this.#data.get(section) ?? EMPTY_SECTION
     const old = sec.get(key)
-    let acc = this.#acc
-    if (old !== undefined) acc = subDigest(acc, entryDigest(section, key, old))
-    acc = addDigest(acc, entryDigest(section, key, value))
-    return new PersistentState(
-      this.#data.set(section, sec.set(key, value)),
-      acc,
-      this.#dirty.add(section + SEP + key),
-      old === undefined ? this.size + 1 : this.size
-    )
+    return this.#derive(this.#data.set(section, sec.set(key, value)), section, key, old, old === undefined ? this.size + 1 : this.size)
   }
 
   delete (section: string, key: string): StateRoot {
@@ -81,18 +134,15 @@ class PersistentState implements StateRoot {
     const old = sec?.get(key)
     if (sec === undefined || old === undefined) return this
     const next = sec.delete(key)
-    return new PersistentState(
-      next.size === 0 ? this.#data.delete(section) : this.#data.set(section, next),
-      subDigest(this.#acc, entryDigest(section, key, old)),
-      this.#dirty.add(section + SEP + key),
-      this.size - 1
-    )
+    return this.#derive(next.size === 0 ? this.#data.delete(section) : this.#data.set(section, next), section, key, old, this.size - 1)
   }
 
   apply (changes: Iterable<StateChange>): StateRoot {
-    let acc = this.#acc
+    // A batch (building or restoring a big state) is hashed as it goes: its result is checked at once anyway.
+    let acc = this.#accumulator()
     let size = this.size
-    const dirty = this.#dirty.asMutable()
+    let log = this.#log
+    let length = this.#logLength
     const data = this.#data.withMutations(outer => {
       const touched = new Map<string, IMap<string, CanonicalValue>>()
       for (const change of changes) {
@@ -111,7 +161,8 @@ class PersistentState implements StateRoot {
         } else {
           sec.delete(key)
         }
-        dirty.add(section + SEP + key)
+        log = { section, key, before: old === undefined ? ABSENT : old, next: log }
+        length++
       }
       for (const [section, sec] of touched) {
         const done = sec.asImmutable()
@@ -119,7 +170,32 @@ class PersistentState implements StateRoot {
         else outer.set(section, done)
       }
     })
-    return new PersistentState(data, acc, dirty.asImmutable(), size)
+    return new PersistentState(data, log, length, this.#compacted, { log, acc }, size)
+  }
+
+  /** For every entry changed after `stop` (a cell of the log, or undefined for all), its value just before the first such change. */
+  #oldestBefore (stop: Change | undefined): Map<string, Before> {
+    const out = new Map<string, Before>()
+    for (let c = this.#log; c !== stop && c !== undefined; c = c.next) out.set(c.section + SEP + c.key, c.before)
+    return out
+  }
+
+  /** The hash accumulator, folding in the changes since the hash base (once per root). */
+  #accumulator (): bigint {
+    if (this.#acc !== undefined) return this.#acc
+    const base = this.#base
+    let acc = base.acc
+    for (const [id, before] of this.#oldestBefore(base.log)) {
+      const at = id.indexOf(SEP)
+      const section = id.slice(0, at)
+      const key = id.slice(at + 1)
+      const now = this.get(section, key)
+      if (now === before) continue
+      if (before !== ABSENT) acc = subDigest(acc, entryDigest(section, key, before))
+      if (now !== undefined) acc = addDigest(acc, entryDigest(section, key, now))
+    }
+    this.#acc = acc
+    return acc
   }
 
   section (section: string): IMap<string, CanonicalValue> {
@@ -131,13 +207,17 @@ class PersistentState implements StateRoot {
   }
 
   hash (): string {
-    return formatDigest(this.#acc)
+    this.#hex ??= formatDigest(this.#accumulator())
+    return this.#hex
   }
 
-  get dirtyCount (): number { return this.#dirty.size }
+  get dirtyCount (): number {
+    this.#dirtyCount ??= this.#oldestBefore(undefined).size
+    return this.#dirtyCount
+  }
 
   dirtyChanges (): StateChange[] {
-    const keys = [...this.#dirty].sort()
+    const keys = [...this.#oldestBefore(undefined).keys()].sort()
     const out: StateChange[] = []
     for (const composite of keys) {
       const at = composite.indexOf(SEP)
@@ -150,8 +230,8 @@ class PersistentState implements StateRoot {
   }
 
   clearDirty (): StateRoot {
-    if (this.#dirty.size === 0) return this
-    return new PersistentState(this.#data, this.#acc, ISet(), this.size)
+    if (this.#log === undefined) return this
+    return new PersistentState(this.#data, undefined, 0, 0, { log: undefined, acc: this.#accumulator() }, this.size)
   }
 
   entries (): Array<[string, string, CanonicalValue]> {
@@ -166,7 +246,7 @@ class PersistentState implements StateRoot {
 
 /** An empty state root. */
 export function createState (): StateRoot {
-  return new PersistentState(IMap(), 0n, ISet(), 0)
+  return new PersistentState(IMap(), undefined, 0, 0, { log: undefined, acc: 0n }, 0)
 }
 
 /** Sorted delta turning `from` into `to` (entries that differ), comparing canonical values. */
