@@ -10,8 +10,8 @@ export interface PythonControl {
 
 /** Options for {@link ShellBackend.open}. */
 export interface OpenOptions {
-  /** Limits of Python sessions started by this process. */
-  python?: { memoryLimitBytes?: number, maxWallClockMs?: number }
+  /** Python sessions started by this process: restore from the Pyodide memory snapshot (default true). */
+  python?: { snapshot?: boolean }
 }
 
 /** A kernel opened on a data dir. `kernel.close()` releases it. */
