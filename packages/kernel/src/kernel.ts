@@ -70,6 +70,13 @@ export interface KernelHandle extends Kernel {
   readonly registry: CapabilityRegistry
   /** The current persistent state root. */
   readonly state: StateRoot
+  /**
+   * Appends an `alert` event with `payload` and resolves once it is durable.
+   * For apps that must leave a trace of something outside the protocol (a
+   * refused shell attach, an integrity failure seen elsewhere); replay
+   * re-applies it verbatim like any recorded input.
+   */
+  recordAlert(payload: Record<string, CanonicalValue>): Promise<EventEnvelope>
 }
 
 type Validation =
@@ -182,6 +189,14 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
 
   appendAlert (payload: Record<string, CanonicalValue>): void {
     this.#append(EVENT_TYPES.alert, payload)
+  }
+
+  recordAlert (payload: Record<string, CanonicalValue>): Promise<EventEnvelope> {
+    return this.#exclusive(async () => {
+      const event = this.#append(EVENT_TYPES.alert, payload)
+      await this.#ledger.flush()
+      return event
+    })
   }
 
   #scratch (ledger: KernelLedger, state: StateRoot, clock: Clock, rng: Rng, store?: SnapshotStore): DefaultKernel {
