@@ -59,6 +59,6 @@ export function testNode (id: NodeIdentity, grants: FederationGrant[], opts: { s
 }
 
 /** Verdict events recorded by a node. */
-export function verdicts (node: TestNode): Array<{ verdict: string, reason: string | null, seq: number | null, origin: string | null }> {
-  return node.ledger.events().filter(e => e.type === 'federation.verdict').map(e => e.payload as { verdict: string, reason: string | null, seq: number | null, origin: string | null })
+export function verdicts (node: TestNode): Array<{ verdict: string, reason: string | null, seq: number | null, origin: string | null, bundle_id: string | null }> {
+  return node.ledger.events().filter(e => e.type === 'federation.verdict').map(e => e.payload as { verdict: string, reason: string | null, seq: number | null, origin: string | null, bundle_id: string | null })
 }
