@@ -30,7 +30,7 @@ import { dependentsOf, getToken, putToken, TOKEN_SECTION, tokenState } from './s
 import { RunQueue } from './scheduler/run-queue.ts'
 import type { QueueEntry } from './scheduler/scheduler.ts'
 import { KV_PREFIX, TokenRun, utf8Length } from './scheduler/token-run.ts'
-import type { Metered, WallClock } from './scheduler/token-run.ts'
+import type { Metered, TokenRunHooks, WallClock } from './scheduler/token-run.ts'
 import { buildSnapshotRecord, materializeSnapshot } from './snapshots/snapshot-record.ts'
 import type { SnapshotRecord } from './snapshots/snapshot-record.ts'
 import { createMemorySnapshotStore } from './snapshots/snapshot-store.ts'
@@ -88,6 +88,10 @@ interface PendingSnapshot { root: StateRoot, id: string, label: string, parent: 
 const ZERO_USED: Metered = { tokens: 0, memory: 0, network: 0, wallClockMs: 0 }
 const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
 
+function isThenable (value: unknown): value is PromiseLike<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
+}
+
 function firstIssue (error: z.ZodError): string {
   const issue = error.issues[0]
   if (issue === undefined) return 'invalid'
@@ -120,6 +124,8 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   readonly #queue = new RunQueue()
   /** CancelToken requests delivered to a running token, by token id, until answered. */
   readonly #interrupts = new Map<string, unknown>()
+  /** What every token run calls back into (one object per kernel, not per run). */
+  readonly #runHooks: TokenRunHooks
 
   constructor (parts: {
     genesis: Genesis
@@ -148,6 +154,14 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     this.#ledgers = parts.ledgers
     this.#storageOwned = parts.storage
     this.snapshots = this.#snapshotManager()
+    this.#runHooks = {
+      clock: this.#clock,
+      append: (type, payload, ids) => this.#append(type, payload, ids),
+      recordedNext: () => this.#recorded?.[this.#ledger.size],
+      random: () => this.#rng.nextUint32(),
+      wallClock: this.#wallClock,
+      maxPayloadBytes: this.genesis.limits.maxPayloadBytes
+    }
   }
 
   get ledger (): KernelLedger & LedgerView { return this.#ledger }
@@ -334,7 +348,8 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     return { ok: true, request: req }
   }
 
-  async #handleNow (request: unknown, recorded = false): Promise<KernelResponse> {
+  /** Handles one request; synchronous unless it has to wait for the snapshot store. */
+  #handleNow (request: unknown, recorded = false): KernelResponse | Promise<KernelResponse> {
     const v = this.#validate(request, recorded)
     if (!v.ok) return this.#reject(v.code, v.message, v.info)
     const req = v.request
@@ -346,50 +361,71 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
         return this.#respond('accepted', { events, next: end, size: this.#ledger.size })
       }
       case 'ListSnapshots':
-        return this.#respond('accepted', { snapshots: await this.#listSnapshots() })
-      case 'ReplaySnapshot': {
-        if (!(await this.#store.has(req.snapshotId))) return this.#respond('rejected', undefined, { code: 'UNKNOWN_SNAPSHOT', message: `Unknown snapshot ${req.snapshotId}` })
-        const report = await this.#replaySnapshot(req.snapshotId, undefined)
-        return this.#respond('accepted', report)
-      }
-      case 'SubmitToken': return await this.#unit(() => this.#submit(req.token, info))
-      case 'CancelToken': return await this.#unit(() => this.#cancel(req.tokenId, req.reason, info))
-      case 'GrantCapability': return await this.#unit(() => this.#grant(req, info))
-      case 'RevokeCapability': return await this.#unit(() => this.#revoke(req, info))
-      case 'CreateSnapshot': {
-        let id = ''
-        await this.#unit(() => {
-          this.#append(EVENT_TYPES.request, info)
-          id = this.#takeSnapshot(req.label ?? `snapshot ${snapshotCount(this.#state) + 1}`, null)
-          return this.#respond('accepted')
-        })
-        return this.#respond('accepted', await this.#summary(id))
-      }
+        return this.#listSnapshots().then(snapshots => this.#respond('accepted', { snapshots }))
+      case 'ReplaySnapshot':
+        return this.#replaySnapshotRequest(req.snapshotId)
+      case 'CreateSnapshot':
+        return this.#createSnapshotRequest(req.label, info)
     }
+    let value: KernelResponse
+    try {
+      switch (req.type) {
+        case 'SubmitToken': value = this.#submit(req.token, info); break
+        case 'CancelToken': value = this.#cancel(req.tokenId, req.reason, info); break
+        case 'GrantCapability': value = this.#grant(req, info); break
+        case 'RevokeCapability': value = this.#revoke(req, info); break
+      }
+    } catch (err) {
+      const waiting = this.#unitFailed(err)
+      if (waiting !== undefined) return waiting
+      throw err
+    }
+    return this.#unit(value)
+  }
+
+  async #replaySnapshotRequest (snapshotId: string): Promise<KernelResponse> {
+    if (!(await this.#store.has(snapshotId))) return this.#respond('rejected', undefined, { code: 'UNKNOWN_SNAPSHOT', message: `Unknown snapshot ${snapshotId}` })
+    const report = await this.#replaySnapshot(snapshotId, undefined)
+    return this.#respond('accepted', report)
+  }
+
+  async #createSnapshotRequest (label: string | undefined, info: Record<string, CanonicalValue>): Promise<KernelResponse> {
+    let id: string
+    try {
+      this.#append(EVENT_TYPES.request, info)
+      id = this.#takeSnapshot(label ?? `snapshot ${snapshotCount(this.#state) + 1}`, null)
+    } catch (err) {
+      await this.#unitFailed(err)
+      throw err
+    }
+    await this.#unit(undefined)
+    return this.#respond('accepted', await this.#summary(id))
   }
 
   /**
-   * Runs one unit of work (a request or a step), then records the clock in
-   * state (`meta/tick`) and stores the snapshots the unit took. A restored
-   * snapshot applies the same tick rule, so replay from it matches.
+   * Ends one unit of work (a request or a step) that produced `value`: records
+   * the clock in state (`meta/tick`) and stores the snapshots the unit took
+   * (the only part that may have to wait). A restored snapshot applies the
+   * same tick rule, so replay from it matches. The unit's own work runs
+   * synchronously before this is called, so replay pays no promise per event.
    */
-  async #unit<T> (fn: () => T | Promise<T>): Promise<T> {
-    try {
-      return await fn()
-    } finally {
-      this.#state = syncTick(this.#state, this.#clock.now())
-      await this.#finishSnapshots()
-    }
+  #unit<T> (value: T): T | Promise<T> {
+    this.#state = syncTick(this.#state, this.#clock.now())
+    if (this.#pending.length === 0) return value
+    return this.#finishSnapshots().then(() => value)
   }
 
-  #replayRequest (request: CanonicalValue): Promise<KernelResponse> {
-    return this.#handleNow(request, true)
+  /** Ends a unit of work whose body threw: the same bookkeeping as `#unit`, then the caller rethrows. */
+  #unitFailed (err: unknown): Promise<never> | undefined {
+    this.#state = syncTick(this.#state, this.#clock.now())
+    if (this.#pending.length === 0) return undefined
+    return this.#finishSnapshots().then(() => { throw err })
   }
 
-  async replayInput (event: EventEnvelope): Promise<void> {
+  replayInput (event: EventEnvelope): void | Promise<void> {
     if (event.type === EVENT_TYPES.request) {
-      await this.#replayRequest((event.payload.request ?? null) as CanonicalValue)
-      return
+      const done = this.#handleNow((event.payload.request ?? null) as CanonicalValue, true)
+      return done instanceof Promise ? done.then(() => undefined) : undefined
     }
     this.#ledger.append({ tick: event.tick, type: event.type, capability_id: event.capability_id, token_id: event.token_id, payload: event.payload })
   }
@@ -399,7 +435,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     this.#recorded = events
   }
 
-  replayStep (): Promise<boolean> {
+  replayStep (): boolean | Promise<boolean> {
     return this.#stepNow()
   }
 
@@ -589,26 +625,39 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     return n
   }
 
-  async #stepNow (): Promise<boolean> {
+  /** One scheduler step; synchronous unless the handler or the snapshot store has to wait. */
+  #stepNow (): boolean | Promise<boolean> {
     const tick = this.#clock.now()
     const picked = this.#queue.pick(this.#state, tick, this.genesis.limits.agingTicks)
     if (picked === undefined) return false
     const status = getToken(this.#state, picked.id)
     if (status === undefined) throw new KernelError('INTERNAL', `Queued token ${picked.id} has no record`)
-    await this.#unit(async () => {
-      try {
-        await this.#run(status, picked.effectivePriority, picked.waited)
-      } finally {
-        // Every step moves time, so aging and rate-limit refills always progress.
-        if (this.#clock.now() === tick) this.#clock.advance(1)
-      }
-    })
-    return true
+    let running: void | Promise<void>
+    try {
+      running = this.#run(status, picked.effectivePriority, picked.waited)
+    } catch (err) {
+      return this.#stepFailed(tick, err)
+    }
+    if (running === undefined) return this.#stepDone(tick)
+    return running.then(() => this.#stepDone(tick), (err: unknown) => this.#stepFailed(tick, err))
   }
 
-  async #run (status: TokenStatus, effectivePriority: number, waited: number): Promise<void> {
+  #stepDone (tick: number): true | Promise<true> {
+    // Every step moves time, so aging and rate-limit refills always progress.
+    if (this.#clock.now() === tick) this.#clock.advance(1)
+    return this.#unit(true)
+  }
+
+  #stepFailed (tick: number, err: unknown): Promise<never> {
+    if (this.#clock.now() === tick) this.#clock.advance(1)
+    const waiting = this.#unitFailed(err)
+    if (waiting !== undefined) return waiting
+    throw err
+  }
+
+  /** Runs a picked token; returns a promise only when its handler returns one. */
+  #run (status: TokenStatus, effectivePriority: number, waited: number): void | Promise<void> {
     const token = status.token
-    const ids = { capability_id: token.capability, token_id: token.id }
     const descriptor = this.registry.get(token.capability)
     const limits = this.registry.limits(token.capability)
     const args = this.#args(token)
@@ -631,42 +680,42 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     // The token is `running` only inside this step (mutations are serialised), so its
     // record goes straight from `scheduled` to `completed` / `failed`.
     const running: TokenStatus = { ...status, state: 'running' }
-    this.#append(EVENT_TYPES.started, { effective_priority: effectivePriority, waited, grant_id: check.grant.id, grant_version: check.grant.version }, ids)
-
-    const run = new TokenRun(token, check.grant, status.budget, this.#state, {
-      clock: this.#clock,
-      append: (type, payload) => this.#append(type, payload, ids),
-      recordedNext: () => this.#recorded?.[this.#ledger.size],
-      random: () => { const n = this.#rng.nextUint32(); return n },
-      wallClock: this.#wallClock,
-      maxPayloadBytes: this.genesis.limits.maxPayloadBytes
-    })
-    let result: CanonicalValue
+    const run = new TokenRun(token, check.grant, status.budget, this.#state, this.#runHooks)
+    this.#append(EVENT_TYPES.started, { effective_priority: effectivePriority, waited, grant_id: check.grant.id, grant_version: check.grant.version }, run.ids)
     this.#running = run
+    let out: unknown
     try {
       run.charge('tokens', limits.cost)
-      result = (await descriptor.handler(args, run)) ?? null
+      out = descriptor.handler(args, run)
+    } catch (err) {
+      this.#running = undefined
+      this.#runFailed(run, running, err)
+      return
+    }
+    if (isThenable(out)) {
+      return Promise.resolve(out).then(
+        value => { this.#running = undefined; this.#runReturned(run, running, value) },
+        (err: unknown) => { this.#running = undefined; this.#runFailed(run, running, err) }
+      )
+    }
+    this.#running = undefined
+    this.#runReturned(run, running, out)
+  }
+
+  /** The handler returned: check the run and its result, then commit the draft, or fail the token. */
+  #runReturned (run: TokenRun, running: TokenStatus, value: unknown): void {
+    const token = run.token
+    let result: CanonicalValue
+    try {
+      result = (value ?? null) as CanonicalValue
       if (run.halted !== undefined) throw run.halted
       const bytes = utf8Length(canonicalize(result))
       if (bytes > this.genesis.limits.maxPayloadBytes) {
         throw new KernelError('PAYLOAD_TOO_LARGE', `Result of ${token.id} is ${bytes} bytes, the limit is ${this.genesis.limits.maxPayloadBytes}`)
       }
     } catch (err) {
-      const kerr = isKernelError(err)
-        ? err
-        : new KernelError('HANDLER_FAILED', `Capability ${token.capability} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-      this.#saveRng()
-      this.#chargeUsage(token.capability, run.used.tokens)
-      if (kerr.code === 'TOKEN_CANCELLED') {
-        this.#state = putToken(this.#state, { ...running, state: 'cancelled', used: { ...run.used }, error: kerr.toWire() })
-        this.#append(EVENT_TYPES.cancelled, { was: 'running', used: { ...run.used } }, ids)
-        this.#cascade(token.id)
-        return
-      }
-      this.#failToken({ ...running, used: { ...run.used } }, kerr)
+      this.#runFailed(run, running, err)
       return
-    } finally {
-      this.#running = undefined
     }
     this.#state = run.draft
     this.#saveRng()
@@ -674,7 +723,24 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     const done: TokenStatus = { ...running, state: 'completed', used: { ...run.used }, result }
     this.#state = putToken(this.#state, done)
     for (const label of run.snapshotLabels) this.#takeSnapshot(label, token.id)
-    this.#append(EVENT_TYPES.completed, { result, used: { ...run.used } }, ids)
+    this.#append(EVENT_TYPES.completed, { result, used: { ...run.used } }, run.ids)
+  }
+
+  /** The handler threw (or its result was refused): drop the draft and fail or cancel the token. */
+  #runFailed (run: TokenRun, running: TokenStatus, err: unknown): void {
+    const token = run.token
+    const kerr = isKernelError(err)
+      ? err
+      : new KernelError('HANDLER_FAILED', `Capability ${token.capability} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    this.#saveRng()
+    this.#chargeUsage(token.capability, run.used.tokens)
+    if (kerr.code === 'TOKEN_CANCELLED') {
+      this.#state = putToken(this.#state, { ...running, state: 'cancelled', used: { ...run.used }, error: kerr.toWire() })
+      this.#append(EVENT_TYPES.cancelled, { was: 'running', used: { ...run.used } }, run.ids)
+      this.#cascade(token.id)
+      return
+    }
+    this.#failToken({ ...running, used: { ...run.used } }, kerr)
   }
 
   #usage (capability: string): { invocations: number, tokensCharged: number } {

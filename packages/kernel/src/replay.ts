@@ -6,10 +6,10 @@ import type { KernelLedger } from './kernel-ledger.ts'
 /** What replay drives: a kernel whose ledger is being rebuilt event by event. */
 export interface ReplayTarget {
   readonly ledger: KernelLedger
-  /** Re-applies a recorded input (`request`, `request_rejected`, `alert`). */
-  replayInput(event: EventEnvelope): Promise<void>
-  /** Runs one scheduler step, exactly as the live kernel did. */
-  replayStep(): Promise<boolean>
+  /** Re-applies a recorded input (`request`, `request_rejected`, `alert`); a promise only when it has to wait. */
+  replayInput(event: EventEnvelope): void | Promise<void>
+  /** Runs one scheduler step, exactly as the live kernel did; a promise only when it has to wait. */
+  replayStep(): boolean | Promise<boolean>
 }
 
 export type ReplayOutcome =
@@ -34,8 +34,10 @@ export async function replayRecorded (target: ReplayTarget, recorded: readonly E
     if (before !== i) return diverged(i, event.hash, target.ledger.get(i)?.hash ?? 'none', `Replay is at seq ${before}, the recorded event is at ${i}`)
     if (event.seq !== i) return diverged(i, event.hash, 'none', `Recorded event at position ${i} has seq ${event.seq}`)
     try {
-      if (INPUT_EVENT_TYPES.has(event.type)) await target.replayInput(event)
-      else await target.replayStep()
+      // Most inputs and steps complete synchronously: awaiting only real promises keeps
+      // replay free of a microtask per event.
+      const pending = INPUT_EVENT_TYPES.has(event.type) ? target.replayInput(event) : target.replayStep()
+      if (typeof pending === 'object') await pending
     } catch (err) {
       const seq = target.ledger.size
       const produced = target.ledger.get(seq - 1)

@@ -15,10 +15,13 @@ export type Metered = Record<BudgetKind, number>
 /** Injected wall clock (milliseconds), owned by apps; the kernel core never reads time itself. */
 export interface WallClock { now(): number }
 
-/** What a token run needs from the kernel. */
+/** The ids every event of one token carries. */
+export interface TokenEventIds { capability_id: string, token_id: string }
+
+/** What a token run needs from the kernel (one object per kernel, shared by its runs). */
 export interface TokenRunHooks {
   clock: Clock
-  append(type: string, payload: Record<string, CanonicalValue | undefined>): EventEnvelope
+  append(type: string, payload: Record<string, CanonicalValue | undefined>, ids: TokenEventIds): EventEnvelope
   /** During replay: the recorded event the ledger is about to reproduce, if any. */
   recordedNext(): EventEnvelope | undefined
   random(): number
@@ -55,6 +58,7 @@ export function violation (reason: keyof typeof VIOLATION_CODES, detail: string,
  */
 export class TokenRun implements CapabilityContext {
   readonly token: KernelToken
+  readonly ids: TokenEventIds
   readonly grant: Grant
   readonly used: Metered = { tokens: 0, memory: 0, network: 0, wallClockMs: 0 }
   readonly budget: Metered
@@ -69,6 +73,7 @@ export class TokenRun implements CapabilityContext {
 
   constructor (token: KernelToken, grant: Grant, budget: Metered, draft: StateRoot, hooks: TokenRunHooks) {
     this.token = token
+    this.ids = { capability_id: token.capability, token_id: token.id }
     this.grant = grant
     this.budget = budget
     this.draft = draft
@@ -91,13 +96,13 @@ export class TokenRun implements CapabilityContext {
     const recorded = this.#hooks.recordedNext()
     if (recorded !== undefined) {
       if (recorded.type === EVENT_TYPES.interrupt && recorded.token_id === this.token.id && recorded.payload.at === this.#meters) {
-        this.#hooks.append(EVENT_TYPES.interrupt, { ...recorded.payload })
+        this.#hooks.append(EVENT_TYPES.interrupt, { ...recorded.payload }, this.ids)
         throw new KernelError('TOKEN_CANCELLED', `Token ${this.token.id} was cancelled while running`)
       }
       return
     }
     if (this.#cancel !== undefined) {
-      this.#hooks.append(EVENT_TYPES.interrupt, { request: this.#cancel, at: this.#meters })
+      this.#hooks.append(EVENT_TYPES.interrupt, { request: this.#cancel, at: this.#meters }, this.ids)
       throw new KernelError('TOKEN_CANCELLED', `Token ${this.token.id} was cancelled while running`)
     }
   }
@@ -171,7 +176,7 @@ export class TokenRun implements CapabilityContext {
       throw new KernelError('PAYLOAD_TOO_LARGE', `Cannot emit ${name}: data is ${bytes} bytes, the limit is ${this.#hooks.maxPayloadBytes}`)
     }
     this.charge('tokens', 1)
-    this.#hooks.append(EVENT_TYPES.custom, { name, data })
+    this.#hooks.append(EVENT_TYPES.custom, { name, data }, this.ids)
   }
 
   sleep (ticks: number): void {
@@ -223,7 +228,7 @@ export class TokenRun implements CapabilityContext {
       bytes,
       wall_clock_ms: elapsed,
       ...(error !== undefined ? { error } : {})
-    })
+    }, this.ids)
     this.charge('network', bytes)
     this.charge('wallClockMs', elapsed)
     if (error !== undefined) throw new KernelError('HANDLER_FAILED', `External call ${name} failed: ${error}`)
