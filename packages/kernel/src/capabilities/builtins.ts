@@ -116,5 +116,20 @@ export const script = defineCapability({
   handler: (args, ctx) => ({ results: args.ops.map(op => runOp(op, ctx)) })
 })
 
+/**
+ * Attaching a shell to a node over `/os2/kernel/1.0.0`. It is granted, not
+ * invoked: the node checks for a live grant on every frame of an attached
+ * session (docs/attach.md). Invoking it only records that the principal
+ * checked in.
+ */
+export const operatorAttach = defineCapability({
+  id: 'operator.attach',
+  version: 1,
+  description: 'Attach a shell to this node over libp2p (checked per request; the token itself does nothing)',
+  args: z.strictObject({}),
+  scope: () => ({}),
+  handler: () => ({ ok: true })
+})
+
 /** The capabilities every kernel has before any sandbox exists. */
-export const BUILTIN_CAPABILITIES: readonly AnyCapabilityDescriptor[] = [stateGet, statePut, stateDelete, stateList, emit, sleep, snapshot, script]
+export const BUILTIN_CAPABILITIES: readonly AnyCapabilityDescriptor[] = [stateGet, statePut, stateDelete, stateList, emit, sleep, snapshot, script, operatorAttach]
