@@ -7,7 +7,7 @@ import { createSeededRng, restoreRng } from './rng.ts'
 import type { Rng, RngState } from './rng.ts'
 import { KernelError, isKernelError } from './errors.ts'
 import type { KernelErrorCode } from './errors.ts'
-import { EVENT_TYPES } from './events.ts'
+import { EVENT_TYPES, isRecordedEventType } from './events.ts'
 import type { EventEnvelope, LedgerStorage } from './ledger/types.ts'
 import type { KernelLedger, LedgerFactory } from './kernel-ledger.ts'
 import { defaultLedgerFactory } from './default-ledger-factory.ts'
@@ -77,6 +77,14 @@ export interface KernelHandle extends Kernel {
    * re-applies it verbatim like any recorded input.
    */
   recordAlert(payload: Record<string, CanonicalValue>): Promise<EventEnvelope>
+  /**
+   * Appends an event of a dotted type (`federation.verdict`, `memory.commit`)
+   * for a component outside the protocol, through the same serialised path as
+   * requests, and resolves once it is durable. Replay re-appends it as an
+   * input. Rejects with `BAD_REQUEST` for a type without a dot (kernel types
+   * are reserved) and `PAYLOAD_TOO_LARGE` above `limits.maxPayloadBytes`.
+   */
+  record(type: string, payload: Record<string, CanonicalValue>): Promise<EventEnvelope>
 }
 
 type Validation =
@@ -208,6 +216,21 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   recordAlert (payload: Record<string, CanonicalValue>): Promise<EventEnvelope> {
     return this.#exclusive(async () => {
       const event = this.#append(EVENT_TYPES.alert, payload)
+      await this.#ledger.flush()
+      return event
+    })
+  }
+
+  record (type: string, payload: Record<string, CanonicalValue>): Promise<EventEnvelope> {
+    if (!isRecordedEventType(type)) {
+      return Promise.reject(new KernelError('BAD_REQUEST', `Cannot record event type ${JSON.stringify(type.slice(0, 80))}: expected a dotted type such as federation.verdict`))
+    }
+    const bytes = utf8Length(canonicalize(payload))
+    if (bytes > this.genesis.limits.maxPayloadBytes) {
+      return Promise.reject(new KernelError('PAYLOAD_TOO_LARGE', `Cannot record ${type}: payload is ${bytes} bytes, the limit is ${this.genesis.limits.maxPayloadBytes}`))
+    }
+    return this.#exclusive(async () => {
+      const event = this.#append(type, payload)
       await this.#ledger.flush()
       return event
     })

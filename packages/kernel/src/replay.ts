@@ -1,5 +1,5 @@
 import { KernelError } from './errors.ts'
-import { INPUT_EVENT_TYPES } from './events.ts'
+import { isInputEventType } from './events.ts'
 import type { EventEnvelope } from './ledger/types.ts'
 import type { KernelLedger } from './kernel-ledger.ts'
 
@@ -36,7 +36,7 @@ export async function replayRecorded (target: ReplayTarget, recorded: readonly E
     try {
       // Most inputs and steps complete synchronously: awaiting only real promises keeps
       // replay free of a microtask per event.
-      const pending = INPUT_EVENT_TYPES.has(event.type) ? target.replayInput(event) : target.replayStep()
+      const pending = isInputEventType(event.type) ? target.replayInput(event) : target.replayStep()
       if (typeof pending === 'object') await pending
     } catch (err) {
       const seq = target.ledger.size
