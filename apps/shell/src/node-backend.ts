@@ -75,7 +75,8 @@ export function createNodeBackend (): ShellBackend {
     async replayLedger (dir) {
       const genesis = await readGenesis(dir)
       const events = await createLedgerReader(dataDirPaths(dir).ledger).read()
-      return await replayLedger(events, { genesis })
+      // The same descriptors as open(), so python.exec tokens replay from their recorded results.
+      return await replayLedger(events, { genesis, descriptors: createPythonRuntime({ dataDir: '/nonexistent' }).descriptors })
     },
     async openLedgerReader (dir) {
       const paths = await checkDataDir(dir)
