@@ -19,8 +19,8 @@ export interface KernelProtocolComponents {
 export interface KernelProtocolInit {
   /**
    * Peer ids that act as the kernel's operator (`genesis.operator`) when attached,
-   * without needing a grant. Default: the node's own peer id (a shell holding
-   * the node key).
+   * without needing a grant (the node config's operator keys). Default: none.
+   * The node's own key cannot be one: libp2p refuses to dial itself.
    */
   operators?: readonly string[]
   /** The node's public key (base64url), returned by `hello` so `snapshot-verify` works attached. */
@@ -115,7 +115,7 @@ class KernelProtocolServer implements MountedKernelProtocol {
   constructor (libp2p: Libp2p, components: KernelProtocolComponents, init: KernelProtocolInit) {
     this.#libp2p = libp2p
     this.#kernel = components.kernel
-    this.#operators = new Set(init.operators ?? [libp2p.peerId.toString()])
+    this.#operators = new Set(init.operators ?? [])
     this.#publicKey = init.publicKey ?? null
     this.#descriptors = init.descriptors ?? []
     this.#maxFrame = init.maxRequestFrame ?? Math.max(DEFAULT_MAX_REQUEST_FRAME, 2 * components.kernel.genesis.limits.maxRequestBytes)
