@@ -26,6 +26,13 @@ export interface FederationGrant {
 /** Read-only policy lookups: the port the kernel (or a static config) implements. */
 export interface GrantView {
   grant(id: string): FederationGrant | undefined
+  /**
+   * The receiver's own grant to `origin` for one of `capabilities` covering
+   * `namespace` (or, failing that, the one that explains the refusal), used
+   * when the bundle's grant id is not one this node knows. `valid` says
+   * whether it is within its validity window on the receiver's clock.
+   */
+  forOrigin?(origin: string, capabilities: readonly string[], namespace: string): { grant: FederationGrant, valid: boolean } | undefined
 }
 
 export type RevocationOutcome = 'applied' | 'duplicate' | 'unknown_grant' | 'wrong_issuer' | 'signature_invalid'

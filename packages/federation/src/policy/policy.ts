@@ -81,12 +81,21 @@ export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | Federate
   if (bundle.seq > last + 1) return { kind: 'held', reason: 'GAP_HELD', bundle, detail: `seq ${bundle.seq}, expected ${last + 1}` }
 
   authentic = true
-  const grant = ctx.grants.grant(bundle.grant.id)
+  let grant = ctx.grants.grant(bundle.grant.id)
+  // The receiver's own grant to the origin (a kernel grant), when the bundle names none this node knows.
+  const own = (grant === undefined || grant.principal !== bundle.origin) ? ctx.grants.forOrigin?.(bundle.origin, capabilityFor(ref), ref.namespace) : undefined
+  if (own !== undefined) grant = own.grant
   if (grant === undefined || grant.principal !== bundle.origin) return reject('NO_GRANT', `no grant ${bundle.grant.id} for origin`)
   if (!capabilityFor(ref).includes(grant.capability)) return reject('NO_GRANT', `grant ${grant.id} is for ${grant.capability}`)
-  if (grant.revoked || bundle.grant.version < grant.version) return reject('GRANT_REVOKED', `grant ${grant.id} revoked (version ${grant.version})`)
-  if (bundle.grant.version > grant.version) return reject('NO_GRANT', `grant ${grant.id} version ${bundle.grant.version} unknown`)
-  if (bundle.tick < grant.validFrom || (grant.validUntil !== null && bundle.tick >= grant.validUntil)) return reject('GRANT_EXPIRED', `tick ${bundle.tick} outside grant window`)
+  if (own !== undefined) {
+    // Versions and window of a receiver-side grant are the receiver's own: checked on its clock.
+    if (grant.revoked) return reject('GRANT_REVOKED', `grant ${grant.id} revoked (version ${grant.version})`)
+    if (!own.valid) return reject('GRANT_EXPIRED', `grant ${grant.id} not valid at this node's tick`)
+  } else {
+    if (grant.revoked || bundle.grant.version < grant.version) return reject('GRANT_REVOKED', `grant ${grant.id} revoked (version ${grant.version})`)
+    if (bundle.grant.version > grant.version) return reject('NO_GRANT', `grant ${grant.id} version ${bundle.grant.version} unknown`)
+    if (bundle.tick < grant.validFrom || (grant.validUntil !== null && bundle.tick >= grant.validUntil)) return reject('GRANT_EXPIRED', `tick ${bundle.tick} outside grant window`)
+  }
   if (!scopeTouchesNamespace(grant.scope.namespaces, ref.namespace)) {
     return reject('OUT_OF_SCOPE', `namespace ${ref.namespace} not in grant scope`)
   }
