@@ -17,9 +17,9 @@ function time (args: string[]): number {
   const samples: number[] = []
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now()
-    const r = spawnSync(process.execPath, args, { cwd: repo, stdio: 'ignore' })
+    const r = spawnSync(process.execPath, args, { cwd: repo, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' })
     samples.push(performance.now() - t0)
-    if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}`)
+    if (r.status !== 0) throw new Error(`${args.join(' ')} exited ${r.status}: ${r.stderr}`)
   }
   samples.sort((a, b) => a - b)
   return samples[Math.floor(samples.length / 2)]!
