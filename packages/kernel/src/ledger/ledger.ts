@@ -1,9 +1,9 @@
-import { canonicalize, createMerkleTree, merkleLeafHash, sha256Hex, verifyInclusion, ZERO_HASH } from '@os2/crypto'
+import { createMerkleTree, merkleLeafHash, sha256Hex, verifyInclusion, ZERO_HASH } from '@os2/crypto'
 import type { MerkleTree, Signer } from '@os2/crypto'
 import { KernelError } from '../errors.ts'
 import type { ConsistencyProof, InclusionProof, LedgerView, SignedCheckpoint } from '../kernel-types.ts'
 import { signCheckpoint } from './checkpoint.ts'
-import { eventIdFor, spliceHash } from './envelope.ts'
+import { encodeEnvelopeBody, eventIdFor, spliceHash } from './envelope.ts'
 import { ChainVerifier, verifyEvents } from './verify.ts'
 import type { EventDraft, EventEnvelope, LedgerStorage, LoadedLedger, VerifyResult } from './types.ts'
 
@@ -95,7 +95,7 @@ class DefaultLedger implements Ledger {
   append (draft: EventDraft): EventEnvelope {
     if (this.#failed !== undefined) throw this.#failed
     const seq = this.#events.length
-    // One object, hashed with `hash` undefined (canonicalize drops undefined members), then filled in.
+    // One object, hashed without `hash`, then filled in.
     const envelope: Omit<EventEnvelope, 'hash'> & { hash: string | undefined } = {
       event_id: eventIdFor(seq),
       seq,
@@ -110,7 +110,7 @@ class DefaultLedger implements Ledger {
     if (!Number.isSafeInteger(draft.tick) || draft.tick < 0) {
       throw new RangeError(`Cannot append event ${seq}: tick ${draft.tick} is not a non-negative integer`)
     }
-    const body = canonicalize(envelope)
+    const body = encodeEnvelopeBody(envelope, true)
     const hash = sha256Hex(body)
     envelope.hash = hash
     // The stored line is the body with the hash spliced in: no second canonicalization.

@@ -1,5 +1,5 @@
 import { canonicalize, sha256Hex, ZERO_HASH } from '@os2/crypto'
-import { envelopeShapeError, hasExactEnvelopeKeys, spliceHash } from './envelope.ts'
+import { encodeEnvelopeBody, envelopeShapeError, hasExactEnvelopeKeys, spliceHash } from './envelope.ts'
 import type { EventEnvelope, VerifyFailure, VerifyResult } from './types.ts'
 
 /** The first problem a chain verifier found. */
@@ -28,8 +28,8 @@ export class ChainVerifier {
     const shape = envelopeShapeError(value)
     if (shape !== undefined) return this.#fail('unparsable', `event is malformed: ${shape}`)
     const envelope = value as EventEnvelope
-    const { hash, ...body } = envelope
-    if (!this.#check(envelope, sha256Hex(canonicalize(body)), hash)) return false
+    const hash = envelope.hash
+    if (!this.#check(envelope, sha256Hex(encodeEnvelopeBody(envelope, hasExactEnvelopeKeys(envelope))), hash)) return false
     this.#commit(hash)
     return true
   }
@@ -53,10 +53,11 @@ export class ChainVerifier {
       return undefined
     }
     const envelope = value as EventEnvelope
-    const { hash, ...body } = envelope
-    const canonicalBody = canonicalize(body)
+    const hash = envelope.hash
+    const exact = hasExactEnvelopeKeys(envelope)
+    const canonicalBody = encodeEnvelopeBody(envelope, exact)
     if (!this.#check(envelope, sha256Hex(canonicalBody), hash)) return undefined
-    const expected = hasExactEnvelopeKeys(envelope) ? spliceHash(canonicalBody, hash) : canonicalize(envelope)
+    const expected = exact ? spliceHash(canonicalBody, hash) : canonicalize(envelope)
     if (line !== expected) {
       this.#fail('unparsable', 'line is not the canonical encoding of its event')
       return undefined
