@@ -49,6 +49,8 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
     .version(SHELL_VERSION, '-V, --version')
     .addOption(new Option('--data-dir <dir>', 'data dir (env OS2_DATA_DIR, default ./.os2)'))
     .option('--json', 'print one machine-readable JSON document instead of tables')
+    .option('--attach <multiaddr>', 'run the command on a node over libp2p (/os2/kernel/1.0.0) instead of the embedded kernel')
+    .option('--key <file>', 'the shell key for --attach and whoami (default <data-dir>/shell.key, created on first use)')
     .addHelpText('after', '\nExit codes: 0 success, 1 the operation failed or a verification found a problem, 2 bad usage.\nErrors: one line on stderr, "error <CODE>: message". Reference: docs/cli.md')
     .exitOverride()
     .showSuggestionAfterError()
@@ -67,10 +69,17 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
       state.command = name
       state.args = self.args
       state.opts = opts
+      const backend = typeof opts.attach === 'string'
+        ? (await import('./attach-backend.ts')).createAttachBackend({
+            address: opts.attach,
+            keyFile: (await import('./attach-backend.ts')).shellKeyPath(io.cwd, dataDir, opts.key),
+            local: await loadBackend()
+          })
+        : await loadBackend()
       const ctx: CommandContext = {
         io,
         out,
-        backend: await loadBackend(),
+        backend,
         dataDir,
         progress: async (label, total) => (io.stdout.isTTY && !out.json) ? await io.progress(label, total) : NO_PROGRESS
       }
@@ -207,6 +216,12 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
     .option('--sha256 <hex>', 'expected SHA-256 of the module')
 
   define('doctor', 'what isolation Python sessions get on this machine; Pyodide version; snapshot cache', async () => (await import('./commands/doctor.ts')).doctorCommand)
+
+  // ---- attach (issue 5): docs/attach.md
+  define('whoami', 'print the shell key\'s principal id (its libp2p peer id) for an operator.attach grant', async () => (await import('./commands/whoami.ts')).whoamiCommand)
+
+  define('repl', 'read commands from stdin, one per line, and run them (attached with --attach); alias: shell', async () => (await import('./commands/repl.ts')).replCommand)
+    .alias('shell')
 
   try {
     if (argv.length === 0) {

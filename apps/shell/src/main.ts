@@ -6,6 +6,20 @@
 import { runCli } from './cli.ts'
 import type { ShellIO } from './shell-io.ts'
 
+// libp2p (loaded only with --attach) calls Promise.withResolvers, which Node 20 lacks.
+if (typeof Promise.withResolvers !== 'function') {
+  Object.defineProperty(Promise, 'withResolvers', {
+    configurable: true,
+    writable: true,
+    value: function withResolvers<T> () {
+      let resolve!: (value: T | PromiseLike<T>) => void
+      let reject!: (reason?: unknown) => void
+      const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+      return { promise, resolve, reject }
+    }
+  })
+}
+
 const controller = new AbortController()
 let interrupts = 0
 process.on('SIGINT', () => {

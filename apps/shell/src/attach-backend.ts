@@ -1,0 +1,135 @@
+import { dirname, resolve } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { generateKeyPair, keyFileExists, loadKeyPair, saveKeyPair } from '@os2/crypto'
+import { createLedger } from '@os2/kernel'
+import { createRemoteKernel, dialKernel, nodeIdentity } from '@os2/federation'
+import type { EventEnvelope } from '@os2/kernel'
+import type { NodeIdentity, RemoteKernel } from '@os2/federation'
+import type { OpenedDataDir, PythonControl, ShellBackend } from './backend.ts'
+import { ShellError } from './errors.ts'
+
+/** The shell's key file name inside the data dir (the default for `--key`). */
+export const SHELL_KEY_FILE = 'shell.key'
+
+export interface ShellIdentity extends NodeIdentity {
+  keyFile: string
+  /** True when this call generated the key. */
+  created: boolean
+}
+
+/**
+ * Loads the shell's Ed25519 key from `keyFile`, generating it (mode 0600) on
+ * first use. Its libp2p peer id is the principal an operator grants
+ * `operator.attach` to (`os2 whoami` prints it).
+ */
+export async function loadShellIdentity (keyFile: string): Promise<ShellIdentity> {
+  let created = false
+  if (!(await keyFileExists(keyFile))) {
+    await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 })
+    await saveKeyPair(keyFile, generateKeyPair())
+    created = true
+  }
+  return { ...nodeIdentity(await loadKeyPair(keyFile)), keyFile, created }
+}
+
+/** Where the shell key lives: `--key`, else `<data-dir>/shell.key`. */
+export function shellKeyPath (cwd: string, dataDir: string, key: unknown): string {
+  return typeof key === 'string' ? resolve(cwd, key) : resolve(dataDir, SHELL_KEY_FILE)
+}
+
+export interface AttachBackendInit {
+  /** The node's multiaddr (with `/p2p/<peer id>` to pin its identity). */
+  address: string
+  /** The shell key file (created on first use). */
+  keyFile: string
+  /** Serves what needs no node: offline verifiers, request validation, scratch kernels. */
+  local: ShellBackend
+  /** Dial timeout, ms (default 10000). */
+  dialTimeoutMs?: number
+}
+
+const PYTHON_STREAMS: Record<string, 'stdout' | 'stderr'> = { 'python.stdout': 'stdout', 'python.stderr': 'stderr' }
+
+/**
+ * A `ShellBackend` whose kernel is a node reached over libp2p
+ * (`/os2/kernel/1.0.0`). Every `open()` dials one attached session and the
+ * kernel's `close()` ends it; the data dir argument is ignored (the node owns
+ * its data dir). Python output arrives from the node's `python.stdout` /
+ * `python.stderr` ledger events once the token has run, not live.
+ */
+export function createAttachBackend (init: AttachBackendInit): ShellBackend {
+  let identity: Promise<ShellIdentity> | undefined
+  const session = async (): Promise<RemoteKernel> => {
+    identity ??= loadShellIdentity(init.keyFile)
+    const id = await identity
+    const client = await dialKernel(init.address, { privateKey: id.libp2pKey, ...(init.dialTimeoutMs !== undefined ? { dialTimeoutMs: init.dialTimeoutMs } : {}) })
+    try {
+      return await createRemoteKernel(client)
+    } catch (err) {
+      await client.close().catch(() => undefined)
+      throw err
+    }
+  }
+  const using = async <T>(fn: (k: RemoteKernel) => Promise<T>): Promise<T> => {
+    const k = await session()
+    try {
+      return await fn(k)
+    } finally {
+      await k.close().catch(() => undefined)
+    }
+  }
+  return {
+    async init () {
+      throw new ShellError('USAGE', `init creates a local data dir; attached to ${init.address} the node already has one (drop --attach)`)
+    },
+    async open (dir): Promise<OpenedDataDir> {
+      const kernel = await session()
+      let sink: Parameters<PythonControl['setOutputSink']>[0]
+      kernel.onEvent((event: EventEnvelope) => {
+        const stream = PYTHON_STREAMS[event.type]
+        const text = (event.payload as { text?: unknown }).text
+        if (stream !== undefined && typeof text === 'string') sink?.(stream, text)
+      })
+      return {
+        dir,
+        kernel,
+        genesis: kernel.genesis,
+        publicKey: kernel.client.hello.publicKey ?? '',
+        python: { setOutputSink (s) { sink = s } }
+      }
+    },
+    async isInitialised () {
+      return true
+    },
+    scratch: async (genesis) => await init.local.scratch(genesis),
+    async verifyLedger (_dir, onProgress) {
+      const result = await using(async k => await k.verifyOnNode())
+      onProgress?.(1, 1)
+      return result
+    },
+    replayLedger: async () => await using(async k => await k.replayOnNode()),
+    async openLedgerReader () {
+      // Each read is its own short session; the mirror checks every event's hash and link.
+      const mirror = createLedger()
+      return {
+        read: async () => await using(async k => {
+          const out: EventEnvelope[] = []
+          for (const event of k.ledger.events(mirror.size)) {
+            mirror.append({ tick: event.tick, type: event.type, capability_id: event.capability_id, token_id: event.token_id, payload: event.payload })
+            out.push(event)
+          }
+          return out
+        })
+      }
+    },
+    async readPublicKey () {
+      const key = await using(async k => k.client.hello.publicKey)
+      if (key === null || key === '') throw new ShellError('NO_PUBLIC_KEY', `The node at ${init.address} did not say its public key: pass --public-key`)
+      return key
+    },
+    verifyInclusion: (proof, event) => init.local.verifyInclusion(proof, event),
+    verifyConsistency: (proof) => init.local.verifyConsistency(proof),
+    verifySnapshotAuth: async (token, publicKey) => await init.local.verifySnapshotAuth(token, publicKey),
+    validateRequest: (raw, genesis) => init.local.validateRequest(raw, genesis)
+  }
+}
