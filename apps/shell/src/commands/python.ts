@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Genesis, GrantScope, Kernel, TokenStatus } from '@os2/kernel'
-import type { OpenedDataDir, OpenOptions } from '../backend.ts'
+import type { OpenedDataDir } from '../backend.ts'
 import type { CommandContext, ExitCode } from '../command-context.ts'
 import { ShellError } from '../errors.ts'
 import { throwIfRejected } from './submit.ts'
@@ -57,20 +57,13 @@ export async function runOperatorToken (opened: OpenedDataDir, spec: TokenSpec):
   return status
 }
 
-function openOptions (opts: Record<string, unknown>): OpenOptions {
-  const python: NonNullable<OpenOptions['python']> = {}
-  if (typeof opts.memoryLimitMb === 'number') python.memoryLimitBytes = opts.memoryLimitMb * MiB
-  if (typeof opts.wallMs === 'number') python.maxWallClockMs = opts.wallMs
-  return { python }
-}
-
 /**
  * Runs Python code as one `python.exec` token: output streams live (or is
  * collected into the JSON document with `--json`); exit 0 when the token
  * completed, else `error <CODE>: …` and exit 1.
  */
 export async function runPythonCode (ctx: CommandContext, opts: Record<string, unknown>, code: string, argv: string[], mapError?: (err: ShellError) => ShellError): Promise<ExitCode> {
-  const opened = await ctx.backend.open(ctx.dataDir, openOptions(opts))
+  const opened = await ctx.backend.open(ctx.dataDir)
   const collected = { stdout: '', stderr: '' }
   try {
     opened.python?.setOutputSink((stream, text) => {
@@ -83,9 +76,13 @@ export async function runPythonCode (ctx: CommandContext, opts: Record<string, u
       network: 64 * MiB,
       memory: 64 * MiB
     }
+    // Limits travel in the token's arguments: replay derives its events from the ledger alone.
+    const args: Record<string, unknown> = { code, argv }
+    if (typeof opts.memoryLimitMb === 'number') args.memoryLimitBytes = opts.memoryLimitMb * MiB
+    if (typeof opts.wallMs === 'number') args.wallClockMs = opts.wallMs
     const status = await runOperatorToken(opened, {
       capability: 'python.exec',
-      args: { code, argv },
+      args,
       budget,
       ...(typeof opts.tag === 'string' ? { tag: opts.tag } : {})
     })

@@ -16,7 +16,11 @@ export const PythonExecArgs = z.strictObject({
   /** Keep the interpreter for later tokens with the same session id (globals persist; live only). */
   session: z.string().min(1).max(128).optional(),
   /** Namespace `os2.state` reads and writes (default `python`). */
-  namespace: Namespace.optional()
+  namespace: Namespace.optional(),
+  /** Wall-clock limit of the run in ms (default 60 s; also capped by the token's wallClockMs budget). */
+  wallClockMs: z.number().int().min(1).max(3_600_000).optional(),
+  /** Memory limit of the session process in bytes (default 1 GiB). */
+  memoryLimitBytes: z.number().int().min(64 * 2 ** 20).max(16 * 2 ** 30).optional()
 })
 export type PythonExecArgs = z.infer<typeof PythonExecArgs>
 
@@ -47,6 +51,7 @@ export interface LiveStart {
   tick: number
   unitBudget: number
   wallClockMs: number
+  memoryLimitBytes: number
   wheels: InstalledWheel[]
   modules: MountedModule[]
 }
@@ -94,7 +99,10 @@ function pythonFailure (code: string, message: string, extra: Record<string, unk
  * both modes: output → `python.stdout` / `python.stderr` events, syscalls →
  * grant-checked kernel operations, units → `tokens`.
  */
-export function createPythonExecCapability (host: PythonHost, limits: { maxWallClockMs: number }): CapabilityDescriptor<PythonExecArgs> {
+/** Limits a run gets when its arguments leave them out. Constants, not configuration: replay must derive the same events. */
+export const PYTHON_DEFAULTS = { wallClockMs: 60_000, memoryLimitBytes: 2 ** 30 } as const
+
+export function createPythonExecCapability (host: PythonHost): CapabilityDescriptor<PythonExecArgs> {
   return defineCapability({
     id: 'python.exec',
     version: 1,
@@ -115,7 +123,8 @@ export function createPythonExecCapability (host: PythonHost, limits: { maxWallC
         seed,
         tick,
         unitBudget: remainingBudget(ctx, 'tokens', 1_000_000),
-        wallClockMs: Math.max(1, Math.min(limits.maxWallClockMs, remainingBudget(ctx, 'wallClockMs', limits.maxWallClockMs))),
+        wallClockMs: Math.max(1, Math.min(args.wallClockMs ?? PYTHON_DEFAULTS.wallClockMs, remainingBudget(ctx, 'wallClockMs', PYTHON_DEFAULTS.wallClockMs))),
+        memoryLimitBytes: args.memoryLimitBytes ?? PYTHON_DEFAULTS.memoryLimitBytes,
         wheels,
         modules
       }
@@ -196,7 +205,7 @@ export function createPythonExecCapability (host: PythonHost, limits: { maxWallC
             throw new KernelError('BUDGET_EXCEEDED', `Token budget exceeded: Python used its ${start.unitBudget} units`, { details: { kind: 'tokens', limit: start.unitBudget, used: done.units } })
           case 'killed':
             if (error?.code === 'WALL_CLOCK_EXCEEDED') throw new KernelError('BUDGET_EXCEEDED', `Token budget exceeded: ${error.message}`, { details: { kind: 'wallClockMs', limit: start.wallClockMs, used: start.wallClockMs } })
-            if (error?.code === 'MEMORY_LIMIT_EXCEEDED') throw new KernelError('BUDGET_EXCEEDED', `Token budget exceeded: ${error.message}`, { details: { kind: 'memory', limit: 0, used: 0 } })
+            if (error?.code === 'MEMORY_LIMIT_EXCEEDED') throw new KernelError('BUDGET_EXCEEDED', `Token budget exceeded: ${error.message}`, { details: { kind: 'memory', limit: start.memoryLimitBytes, used: start.memoryLimitBytes } })
             throw pythonFailure(error?.code ?? 'SANDBOX_CRASHED', error?.message ?? 'The sandbox process died')
           default:
             throw pythonFailure(error?.code ?? 'PYTHON_EXCEPTION', error?.message ?? `Python run ended ${done.status}`, error?.pythonType !== undefined ? { pythonType: error.pythonType } : {})

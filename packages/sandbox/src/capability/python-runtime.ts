@@ -22,10 +22,6 @@ export interface PythonRuntimeInit {
   dataDir: string
   /** Warm processes to hand out; without one each run starts a process (from the memory snapshot). */
   pool?: SandboxPool
-  /** Memory limit of a session process (default 1 GiB). */
-  memoryLimitBytes?: number
-  /** Longest a run may take in wall time (default 60 s; also capped by the token's wallClockMs budget). */
-  maxWallClockMs?: number
   /** Snapshot setting passed to the sandbox (default true). */
   snapshot?: boolean | string
 }
@@ -70,7 +66,6 @@ export function createPythonRuntime (init: PythonRuntimeInit): PythonRuntime {
   const dirs = { wheels: join(init.dataDir, 'wheels'), modules: join(init.dataDir, 'modules') }
   const sessions = new Map<string, Session>()
   let sink: OutputSink | undefined
-  const maxWallClockMs = init.maxWallClockMs ?? 60_000
 
   const loadArtifact = async (dir: string, sha256: string, ext: string, what: string): Promise<Uint8Array> => {
     let bytes: Uint8Array
@@ -97,7 +92,7 @@ export function createPythonRuntime (init: PythonRuntimeInit): PythonRuntime {
       seed: req.seed,
       tick: req.tick,
       unitBudget: req.unitBudget,
-      memoryLimitBytes: init.memoryLimitBytes ?? 2 ** 30,
+      memoryLimitBytes: req.memoryLimitBytes,
       wallClockMs: req.wallClockMs,
       ...(init.snapshot !== undefined ? { snapshot: init.snapshot } : {}),
       ...(wheels.length > 0 ? { wheels } : {})
@@ -172,7 +167,7 @@ export function createPythonRuntime (init: PythonRuntimeInit): PythonRuntime {
 
   return {
     descriptors: [
-      createPythonExecCapability(host, { maxWallClockMs }),
+      createPythonExecCapability(host),
       netFetch,
       createPipInstallCapability(dirs),
       createModuleMountCapability(dirs)
