@@ -1,11 +1,20 @@
 import type {
   ConsistencyProof, EventEnvelope, Genesis, InclusionProof, Kernel, KernelRequest, ReplayReport, VerifyResult
 } from '@os2/kernel'
+import type { FederationReplica, NodeIdentity } from '@os2/federation'
 
 /** The live side of the Python capabilities of an opened data dir (absent in fakes). */
 export interface PythonControl {
   /** Where the output of a live python.exec run goes while it runs (replay never calls it). */
   setOutputSink(sink: ((stream: 'stdout' | 'stderr', text: string) => void) | undefined): void
+}
+
+/** The federation side of an opened data dir: memories behind the memory.* capabilities (absent in fakes). */
+export interface FederationControl {
+  readonly identity: NodeIdentity
+  readonly replica: FederationReplica
+  /** Resolves once the verdicts and commits recorded so far are in the ledger. */
+  flush(): Promise<void>
 }
 
 /** Options for {@link ShellBackend.open}. */
@@ -23,6 +32,8 @@ export interface OpenedDataDir {
   publicKey: string
   /** The Python runtime behind python.exec / pip.install / module.mount. */
   python?: PythonControl
+  /** The memories of this node (`<data-dir>/memories`, `<data-dir>/federation`). */
+  federation?: FederationControl
 }
 
 export interface InitResult {

@@ -1,8 +1,9 @@
-import { canonicalize, verifyConsistency, verifyInclusion } from '@os2/crypto'
+import { canonicalize, loadKeyPair, verifyConsistency, verifyInclusion } from '@os2/crypto'
 import { createKernel, KernelError, KernelRequest, replayLedger, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
 import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
 import { checkDataDir, dataDirPaths, initDataDir, openDataDir, readDataDirPublicKey, readGenesis, verifyLedgerDir } from '@os2/kernel/node'
 import { createPythonRuntime } from '@os2/sandbox'
+import { createFileStorage, createKernelFederation, createMemoryCapabilities, nodeIdentity } from '@os2/federation/kernel'
 import type { ShellBackend } from './backend.ts'
 import { createLedgerReader } from './ledger-reader.ts'
 
@@ -36,6 +37,11 @@ function validateRequest (raw: unknown, genesis: Genesis): KernelRequestType {
   return parsed.data
 }
 
+/** Memory capability descriptors for kernels that only replay (their results come from the ledger). */
+function memoryDescriptors (): ReturnType<typeof createMemoryCapabilities> {
+  return createMemoryCapabilities({ replica: () => { throw new RangeError('Cannot read memories: this kernel only replays') } })
+}
+
 /** The real backend: data dirs on disk, the embedded kernel, offline verifiers. */
 export function createNodeBackend (): ShellBackend {
   return {
@@ -47,15 +53,23 @@ export function createNodeBackend (): ShellBackend {
       // The Python capabilities are always registered: the ledger may hold
       // python.exec tokens, and replaying them on open never starts Python.
       const python = createPythonRuntime({ dataDir: dir, ...options.python })
-      const opened = await openDataDir(dir, { descriptors: python.descriptors }).catch(async (err: unknown) => { await python.close(); throw err })
+      // The memory capabilities likewise: replay serves their recorded results and never touches the memories.
+      const identity = nodeIdentity(await loadKeyPair(dataDirPaths(dir).key).catch(async (err: unknown) => { await python.close(); throw err }))
+      const federation = createKernelFederation({ identity, storage: createFileStorage(dir) })
+      const opened = await openDataDir(dir, { descriptors: [...python.descriptors, ...federation.descriptors] }).catch(async (err: unknown) => { await python.close(); throw err })
+      const replica = federation.attach(opened.kernel)
       const close = opened.kernel.close.bind(opened.kernel)
       opened.kernel.close = async () => {
-        try { await python.close() } finally { await close() }
+        try {
+          await federation.ledger.flush().finally(() => { replica.close() })
+          await python.close()
+        } finally { await close() }
       }
-      return { dir, kernel: opened.kernel, genesis: opened.genesis, publicKey: opened.signer.publicKey, python }
+      const control = { identity, replica, flush: () => federation.ledger.flush() }
+      return { dir, kernel: opened.kernel, genesis: opened.genesis, publicKey: opened.signer.publicKey, python, federation: control }
     },
     async scratch (genesis) {
-      return await createKernel({}, { genesis, descriptors: createPythonRuntime({ dataDir: '/nonexistent' }).descriptors })
+      return await createKernel({}, { genesis, descriptors: [...createPythonRuntime({ dataDir: '/nonexistent' }).descriptors, ...memoryDescriptors()] })
     },
     async isInitialised (dir) {
       try {
@@ -76,7 +90,7 @@ export function createNodeBackend (): ShellBackend {
       const genesis = await readGenesis(dir)
       const events = await createLedgerReader(dataDirPaths(dir).ledger).read()
       // The same descriptors as open(), so python.exec tokens replay from their recorded results.
-      return await replayLedger(events, { genesis, descriptors: createPythonRuntime({ dataDir: '/nonexistent' }).descriptors })
+      return await replayLedger(events, { genesis, descriptors: [...createPythonRuntime({ dataDir: '/nonexistent' }).descriptors, ...memoryDescriptors()] })
     },
     async openLedgerReader (dir) {
       const paths = await checkDataDir(dir)
