@@ -7,7 +7,9 @@
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { createSandbox, createSandboxPool, ensureSnapshot } from '../src/index.ts'
+import { tmpdir } from 'node:os'
+import { createGenesis, createKernel } from '@os2/kernel'
+import { createPythonRuntime, createSandbox, createSandboxPool, ensureSnapshot } from '../src/index.ts'
 import type { SandboxInit, SyscallHandler } from '../src/index.ts'
 import { childDir, pyodideDir } from '../src/paths.ts'
 
@@ -114,6 +116,39 @@ emit({
   target_p50_ms: 5
 })
 await warm.close()
+
+// ------------------------------------- pyx through the kernel, warm session
+// The same snippet as one python.exec token each (submit + run + ledger
+// events), in a session kept warm across tokens, beside raw runPython.
+const runtime = createPythonRuntime({ dataDir: tmpdir(), pool })
+const kernel = await createKernel({}, { genesis: createGenesis({ seed: 1 }), descriptors: runtime.descriptors })
+await kernel.handle({ type: 'GrantCapability', grant: { principal: 'bench', capability: 'python.exec', scope: { namespaces: ['*'], hosts: [] } } })
+let n = 0
+const submit = async (): Promise<void> => {
+  const id = `pyx-${n++}`
+  await kernel.handle({ type: 'SubmitToken', token: { id, capability: 'python.exec', principal: 'bench', args: { code: snippet, session: 'bench' }, budget: { tokens: 1_000_000 } } })
+  await kernel.runUntilIdle()
+  if (kernel.token(id)?.state !== 'completed') throw new Error(`bench token ${id} did not complete: ${JSON.stringify(kernel.token(id)?.error)}`)
+}
+for (let i = 0; i < 20; i++) await submit()
+const viaKernel: number[] = []
+for (let i = 0; i < 200; i++) {
+  const t = performance.now()
+  await submit()
+  viaKernel.push(performance.now() - t)
+}
+emit({
+  bench: 'sandbox.pyx_kernel_warm',
+  unit: 'ms',
+  kernel_token_p50: round(percentile(viaKernel, 0.5)),
+  kernel_token_p99: round(percentile(viaKernel, 0.99)),
+  sandbox_run_p50: round(percentile(pyx, 0.5)),
+  baseline_raw_runPython_p50: round(percentile(rawPyx, 0.5)),
+  ledger_events_per_token: round(kernel.ledger.size / n),
+  target_p50_ms: 5
+})
+await runtime.close()
+await kernel.close()
 await pool.close()
 
 }

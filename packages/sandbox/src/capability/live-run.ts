@@ -18,12 +18,20 @@ export function syntheticDone (status: string, code: string, message: string): P
   return { t: 'done', status, units: 0, error: { code, message }, violations: [], outputTruncated: false }
 }
 
+/** A pull stream of a running script's messages (a {@link LiveRun}, or a scripted fake in tests). */
+export interface LiveSource {
+  /** Answers the pending syscall (if any); resolves with the messages up to the next syscall or the outcome. */
+  next: (reply?: SyscallResult) => Promise<PythonMessage[]>
+  /** The kernel stopped the run: fail the pending syscall. */
+  abandon: () => void
+}
+
 /**
  * A script running in a live sandbox, turned into a pull stream: `next(reply)`
  * answers the pending syscall (if any) and resolves with the messages up to
  * and including the next syscall or the final outcome.
  */
-export class LiveRun {
+export class LiveRun implements LiveSource {
   private readonly queue: PythonMessage[] = []
   private wake: (() => void) | undefined
   private replyTo: ((r: SyscallResult) => void) | undefined

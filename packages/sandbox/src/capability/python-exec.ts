@@ -4,7 +4,7 @@ import { defineCapability, isKernelError, KernelError } from '@os2/kernel'
 import type { BudgetKind, CapabilityContext, CapabilityDescriptor } from '@os2/kernel'
 import type { SyscallResult } from '../types.ts'
 import { fetchHost, httpFetch, parseFetchUrl } from './http-fetch.ts'
-import type { LiveRun, PythonMessage } from './live-run.ts'
+import type { LiveSource, PythonMessage } from './live-run.ts'
 
 const Namespace = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/)
 
@@ -38,7 +38,7 @@ export interface PythonHost {
    * Starts a live run. Called only when the kernel really runs the token
    * (never on replay): returns the run, or the outcome when it cannot start.
    */
-  start: (req: LiveStart) => Promise<{ live: LiveRun, release: () => Promise<void>, callModule: ModuleCaller } | { done: PythonMessage }>
+  start: (req: LiveStart) => Promise<{ live: LiveSource, release: () => Promise<void>, callModule: ModuleCaller } | { done: PythonMessage }>
 }
 
 export type ModuleCaller = (module: string, exportName: string, args: number[]) => Promise<CanonicalValue>
@@ -128,7 +128,7 @@ export function createPythonExecCapability (host: PythonHost): CapabilityDescrip
         wheels,
         modules
       }
-      let live: { live: LiveRun, release: () => Promise<void>, callModule: ModuleCaller } | undefined
+      let live: { live: LiveSource, release: () => Promise<void>, callModule: ModuleCaller } | undefined
       let reply: SyscallResult | undefined
       const denials: KernelError[] = []
 
