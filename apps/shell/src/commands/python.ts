@@ -74,7 +74,8 @@ export async function runPythonCode (ctx: CommandContext, opts: Record<string, u
     const budget: Record<string, number> = {
       tokens: typeof opts.tokenBudget === 'number' ? opts.tokenBudget : 10_000_000,
       network: 64 * MiB,
-      memory: 64 * MiB
+      memory: 64 * MiB,
+      wallClockMs: typeof opts.wallMs === 'number' ? opts.wallMs : 60_000
     }
     // Limits travel in the token's arguments: replay derives its events from the ledger alone.
     const args: Record<string, unknown> = { code, argv }
