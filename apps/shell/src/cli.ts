@@ -217,6 +217,33 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
 
   define('doctor', 'what isolation Python sessions get on this machine; Pyodide version; snapshot cache', async () => (await import('./commands/doctor.ts')).doctorCommand)
 
+  // ---- memories and federation (issue 4): docs/cli.md#memory
+  define('memory', 'kv get|put|delete, episodic append|list, vector upsert|search, log, show: one memory capability as one token', async () => (await import('./commands/memory.ts')).memoryCommand)
+    .argument('<kind>', 'kv, episodic or vector (or log / show)')
+    .argument('[action]', 'get|put|delete, append|list, upsert|search (for log / show: the memory kind)')
+    .argument('[args...]', 'namespace, then key/value, event(s), id and vector, or query vector')
+    .option('--principal <id>', 'principal the token acts for (default: the operator)')
+    .option('--at <commit>', 'show: the memory right after this commit')
+    .option('--metadata <json>', 'vector upsert: metadata JSON')
+    .option('--k <n>', 'vector search: number of hits', parseCount)
+    .option('--from <n>', 'episodic list: first index', parseCount)
+    .option('--limit <n>', 'episodic list / log: at most this many', parseCount)
+
+  define('federation', 'federation status|peers, or serve --listen <multiaddr> --peer <multiaddr>: run this node\'s federation until SIGTERM', async () => {
+    const m = await import('./commands/federation.ts')
+    return async (ctx, args, opts) => {
+      const action = args[0]
+      if (action === 'status') return await m.federationStatusCommand(ctx)
+      if (action === 'peers') return await m.federationPeersCommand(ctx)
+      if (action === 'serve') return await m.federationServeCommand(ctx, args.slice(1), opts)
+      throw new InvalidArgumentError(`Unknown federation action ${JSON.stringify(action)}: expected status, peers or serve`)
+    }
+  })
+    .argument('<action>', 'status, peers or serve')
+    .option('--listen <multiaddr>', 'serve: listen address (repeatable; default /ip4/127.0.0.1/tcp/0)', parseList)
+    .option('--peer <multiaddr>', 'serve: bootstrap peer with /p2p/<peer id> (repeatable)', parseList)
+    .option('--interval-ms <ms>', 'serve: anti-entropy interval', parseCount)
+
   // ---- attach (issue 5): docs/attach.md
   define('whoami', 'print the shell key\'s principal id (its libp2p peer id) for an operator.attach grant', async () => (await import('./commands/whoami.ts')).whoamiCommand)
 
