@@ -38,7 +38,6 @@ export interface StateRoot {
   entries(): Array<[string, string, CanonicalValue]>
 }
 
-const SEP = '\u0000'
 const EMPTY_SECTION: IMap<string, CanonicalValue> = IMap()
 /** Marks an entry that did not exist before a change. */
 const ABSENT: unique symbol = Symbol('absent')
@@ -69,13 +68,13 @@ interface HashBase {
  * or queued and dequeued, between two hashes are never encoded at all, and a
  * replay that takes no snapshot hashes no state. Roots derived from a hashed
  * root take it as their base. The change list (also the dirty set) is
- * compacted to one cell per entry whenever it doubles, so it stays O(entries
+ * compacted to one cell per entry whenever it grows fourfold, so it stays O(entries
  * changed since the last snapshot).
  */
 class PersistentState implements StateRoot {
   readonly #data: IMap<string, IMap<string, CanonicalValue>>
   readonly #log: Change | undefined
-  /** Cells in #log, and the length after the last compaction (compaction runs when it doubles). */
+  /** Cells in #log, and the length after the last compaction (compaction runs when it grows fourfold, from 256 cells). */
   readonly #logLength: number
   readonly #compacted: number
   readonly #base: HashBase
@@ -108,16 +107,15 @@ class PersistentState implements StateRoot {
     let length = this.#logLength
     let compacted = this.#compacted
     let base: HashBase = this.#acc !== undefined ? { log, acc: this.#acc } : this.#base
-    if (length >= 64 && length >= 2 * compacted) {
+    if (length >= 256 && length >= 4 * compacted) {
       // Compaction replaces the cells a base may point into: a base in the middle of the list moves to this root.
       const acc = base.log === undefined ? undefined : this.#accumulator()
       log = undefined
-      const oldest = this.#oldestBefore(undefined)
-      for (const [id, before] of oldest) {
-        const at = id.indexOf(SEP)
-        log = { section: id.slice(0, at), key: id.slice(at + 1), before, next: log }
+      let distinct = 0
+      for (const [sec, keys] of this.#oldestBefore(undefined)) {
+        for (const [k, before] of keys) { log = { section: sec, key: k, before, next: log }; distinct++ }
       }
-      length = compacted = oldest.size
+      length = compacted = distinct
       if (acc !== undefined) base = { log, acc }
     }
     return new PersistentState(data, { section, key, before: old === undefined ? ABSENT : old, next: log }, length + 1, compacted, base, size)
@@ -173,10 +171,19 @@ class PersistentState implements StateRoot {
     return new PersistentState(data, log, length, this.#compacted, { log, acc }, size)
   }
 
-  /** For every entry changed after `stop` (a cell of the log, or undefined for all), its value just before the first such change. */
-  #oldestBefore (stop: Change | undefined): Map<string, Before> {
-    const out = new Map<string, Before>()
-    for (let c = this.#log; c !== stop && c !== undefined; c = c.next) out.set(c.section + SEP + c.key, c.before)
+  /** For every entry changed after `stop` (a cell of the log, or undefined for all), by section and key, its value just before the first such change. */
+  #oldestBefore (stop: Change | undefined): Map<string, Map<string, Before>> {
+    const out = new Map<string, Map<string, Before>>()
+    let last: Map<string, Before> | undefined
+    let lastSection: string | undefined
+    for (let c = this.#log; c !== stop && c !== undefined; c = c.next) {
+      if (c.section !== lastSection) {
+        lastSection = c.section
+        last = out.get(c.section)
+        if (last === undefined) { last = new Map(); out.set(c.section, last) }
+      }
+      (last as Map<string, Before>).set(c.key, c.before)
+    }
     return out
   }
 
@@ -185,14 +192,14 @@ class PersistentState implements StateRoot {
     if (this.#acc !== undefined) return this.#acc
     const base = this.#base
     let acc = base.acc
-    for (const [id, before] of this.#oldestBefore(base.log)) {
-      const at = id.indexOf(SEP)
-      const section = id.slice(0, at)
-      const key = id.slice(at + 1)
-      const now = this.get(section, key)
-      if (now === before) continue
-      if (before !== ABSENT) acc = subDigest(acc, entryDigest(section, key, before))
-      if (now !== undefined) acc = addDigest(acc, entryDigest(section, key, now))
+    for (const [section, keys] of this.#oldestBefore(base.log)) {
+      const sec = this.#data.get(section)
+      for (const [key, before] of keys) {
+        const now = sec?.get(key)
+        if (now === before) continue
+        if (before !== ABSENT) acc = subDigest(acc, entryDigest(section, key, before))
+        if (now !== undefined) acc = addDigest(acc, entryDigest(section, key, now))
+      }
     }
     this.#acc = acc
     return acc
@@ -212,19 +219,24 @@ class PersistentState implements StateRoot {
   }
 
   get dirtyCount (): number {
-    this.#dirtyCount ??= this.#oldestBefore(undefined).size
+    if (this.#dirtyCount === undefined) {
+      let n = 0
+      for (const keys of this.#oldestBefore(undefined).values()) n += keys.size
+      this.#dirtyCount = n
+    }
     return this.#dirtyCount
   }
 
   dirtyChanges (): StateChange[] {
-    const keys = [...this.#oldestBefore(undefined).keys()].sort()
+    // Sorted by section, then key: the order of `section + NUL + key` (no section holds a NUL).
+    const changed = this.#oldestBefore(undefined)
     const out: StateChange[] = []
-    for (const composite of keys) {
-      const at = composite.indexOf(SEP)
-      const section = composite.slice(0, at)
-      const key = composite.slice(at + 1)
-      const value = this.get(section, key)
-      out.push(value === undefined ? [section, key] : [section, key, value])
+    for (const section of [...changed.keys()].sort()) {
+      const sec = this.#data.get(section)
+      for (const key of [...(changed.get(section) as Map<string, Before>).keys()].sort()) {
+        const value = sec?.get(key)
+        out.push(value === undefined ? [section, key] : [section, key, value])
+      }
     }
     return out
   }
