@@ -86,8 +86,10 @@ export function createAttachBackend (init: AttachBackendInit): ShellBackend {
       const kernel = await session()
       let sink: Parameters<PythonControl['setOutputSink']>[0]
       kernel.onEvent((event: EventEnvelope) => {
-        const stream = PYTHON_STREAMS[event.type]
-        const text = (event.payload as { text?: unknown }).text
+        // Emitted by python.exec as custom events { name: 'python.stdout', data: { text } }.
+        const { name, data } = event.payload as { name?: unknown, data?: { text?: unknown } | null }
+        const stream = typeof name === 'string' ? PYTHON_STREAMS[name] : undefined
+        const text = data?.text
         if (stream !== undefined && typeof text === 'string') sink?.(stream, text)
       })
       return {
