@@ -1,7 +1,7 @@
-import { canonicalize, loadKeyPair, verifyConsistency, verifyInclusion } from '@os2/crypto'
+import { canonicalize, verifyConsistency, verifyInclusion } from '@os2/crypto'
 import { createKernel, KernelError, KernelRequest, replayLedger, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
 import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
-import { checkDataDir, dataDirPaths, initDataDir, openDataDir, readDataDirPublicKey, readGenesis, verifyLedgerDir } from '@os2/kernel/node'
+import { checkDataDir, dataDirPaths, initDataDir, loadDataDir, openDataDir, readDataDirPublicKey, readGenesis, verifyLedgerDir } from '@os2/kernel/node'
 import { createPythonRuntime } from '@os2/sandbox'
 import { createFileStorage, createKernelFederation, createMemoryCapabilities, nodeIdentity } from '@os2/federation/kernel'
 import type { ShellBackend } from './backend.ts'
@@ -50,11 +50,14 @@ export function createNodeBackend (): ShellBackend {
       return { dir, genesis: r.genesis, publicKey: r.publicKey, genesisHash: r.genesisHash }
     },
     async open (dir, options = {}) {
+      // Genesis and key first, so a missing or unusable data dir fails with its
+      // DATA_DIR_* / GENESIS_INVALID code before anything else is started.
+      const { signer } = await loadDataDir(dir)
       // The Python capabilities are always registered: the ledger may hold
       // python.exec tokens, and replaying them on open never starts Python.
       const python = createPythonRuntime({ dataDir: dir, ...options.python })
       // The memory capabilities likewise: replay serves their recorded results and never touches the memories.
-      const identity = nodeIdentity(await loadKeyPair(dataDirPaths(dir).key).catch(async (err: unknown) => { await python.close(); throw err }))
+      const identity = nodeIdentity(signer)
       const federation = createKernelFederation({ identity, storage: createFileStorage(dir) })
       const opened = await openDataDir(dir, { descriptors: [...python.descriptors, ...federation.descriptors] }).catch(async (err: unknown) => { await python.close(); throw err })
       const replica = federation.attach(opened.kernel)
