@@ -27,6 +27,12 @@ export const NodeConfigSchema = z.object({
     /** Events in flight before the publisher waits for acks. */
     window: z.number().int().min(1).max(65_536).default(256)
   }).strict().default({ servers: [], replicas: 1, window: 256 }),
+  attach: z.object({
+    /** Where `/os2/kernel/1.0.0` listens for attached shells; empty: no attach. */
+    listen: z.array(multiaddr).default(['/ip4/127.0.0.1/tcp/0']),
+    /** Shell peer ids that attach as the operator without a grant. */
+    operators: z.array(z.string().regex(/^[1-9A-HJ-NP-Za-km-z]{40,64}$/, 'must be a libp2p peer id')).default([])
+  }).strict().default({ listen: ['/ip4/127.0.0.1/tcp/0'], operators: [] }),
   metrics: z.object({
     address: hostPort.default('127.0.0.1:9464')
   }).strict().default({ address: '127.0.0.1:9464' }),
