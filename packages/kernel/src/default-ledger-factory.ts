@@ -7,6 +7,7 @@ export const defaultLedgerFactory: LedgerFactory = {
   create: () => createLedger({}),
   async open (storage: LedgerStorage): Promise<OpenedLedger> {
     const ledger = await openLedger(storage)
-    return { ledger, repaired: ledger.repaired }
+    // openLedger verifies every hash and link (or checks the links of events the storage verified).
+    return { ledger, repaired: ledger.repaired, verified: true }
   }
 }

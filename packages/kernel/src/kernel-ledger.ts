@@ -4,12 +4,20 @@ import type { LedgerView } from './kernel-types.ts'
 /** The ledger as the kernel drives it: synchronous in-memory append, durable `flush`. */
 export interface KernelLedger extends LedgerView {
   append(draft: EventDraft): EventEnvelope
+  /**
+   * Appends an envelope already verified (replay of a verified ledger) without
+   * re-hashing, if it is exactly what `append` would produce here; else appends
+   * nothing and returns undefined. Optional.
+   */
+  appendVerified?(envelope: EventEnvelope): EventEnvelope | undefined
   flush(): Promise<void>
   close?(): Promise<void>
 }
 
 export interface OpenedLedger {
   ledger: KernelLedger
+  /** True when every stored event's hash and link was verified while opening (replay then matches events instead of re-hashing them). */
+  verified?: boolean
   repaired?: { segment: string, droppedBytes: number, atSeq: number } | undefined
 }
 

@@ -8,7 +8,7 @@ import type { Rng, RngState } from './rng.ts'
 import { KernelError, isKernelError } from './errors.ts'
 import type { KernelErrorCode } from './errors.ts'
 import { EVENT_TYPES, isRecordedEventType } from './events.ts'
-import type { EventEnvelope, LedgerStorage } from './ledger/types.ts'
+import type { EventDraft, EventEnvelope, LedgerStorage } from './ledger/types.ts'
 import type { KernelLedger, LedgerFactory } from './kernel-ledger.ts'
 import { defaultLedgerFactory } from './default-ledger-factory.ts'
 import { CancelToken, KernelRequest, REQUEST_TYPES } from './protocol/schemas.ts'
@@ -37,6 +37,7 @@ import { createMemorySnapshotStore } from './snapshots/snapshot-store.ts'
 import type { SnapshotStore } from './snapshots/snapshot-store.ts'
 import { lastSnapshotId, META_SECTION, nextSnapshotId, registerSnapshot, snapshotCount } from './snapshots/register-snapshot.ts'
 import { replayRecorded } from './replay.ts'
+import { canonicalEqual } from './canonical-equal.ts'
 import type { ReplayTarget } from './replay.ts'
 import { createLedger, verifyEvents } from './ledger/index.ts'
 
@@ -123,6 +124,14 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   readonly #storageOwned: LedgerStorage | undefined
   #lock: Promise<unknown> = Promise.resolve()
   #recorded: readonly EventEnvelope[] | undefined
+  /**
+   * The recorded events when their hashes and links are verified (replay of a
+   * verified ledger): an event produced at seq i that matches recorded[i] field
+   * by field is appended as recorded, without encoding and hashing it again.
+   */
+  #trusted: readonly EventEnvelope[] | undefined
+  /** Whether every event of this kernel's own ledger was verified (opened with verification) or made here. */
+  #ledgerVerified = true
   #pending: PendingSnapshot[] = []
   #roots = new Map<string, StateRoot>()
   #rebuilding = false
@@ -196,6 +205,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     const scratch = this.#scratch(this.#ledgers.create(), createState(), createVirtualClock(0), createSeededRng(this.genesis.seed))
     scratch.#rebuilding = true
     scratch.#recorded = recorded
+    if (this.#ledgerVerified) scratch.#trusted = recorded
     const outcome = await replayRecordedFromGenesis(scratch, recorded)
     if (!outcome.ok) {
       throw new KernelError('REPLAY_DIVERGED', `Cannot open ledger: ${outcome.message}`, {
@@ -208,6 +218,9 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     const lag = scratch.#clock.now() - this.#clock.now()
     if (lag > 0) this.#clock.advance(lag)
   }
+
+  /** Whether the opened ledger's events were all verified (set once by `createKernel`). */
+  set ledgerVerified (verified: boolean) { this.#ledgerVerified = verified }
 
   appendAlert (payload: Record<string, CanonicalValue>): void {
     this.#append(EVENT_TYPES.alert, payload)
@@ -265,13 +278,21 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   }
 
   #append (type: string, payload: Record<string, CanonicalValue | undefined>, ids: { capability_id?: string | null, token_id?: string | null } = {}): EventEnvelope {
-    return this.#ledger.append({
-      tick: this.#clock.now(),
-      type,
-      capability_id: ids.capability_id ?? null,
-      token_id: ids.token_id ?? null,
-      payload
-    })
+    const draft: EventDraft = { tick: this.#clock.now(), type, capability_id: ids.capability_id ?? null, token_id: ids.token_id ?? null, payload }
+    const trusted = this.#trusted
+    if (trusted !== undefined) {
+      // Replay of a verified ledger: the same fields as the verified recorded event mean the same
+      // canonical bytes and so the same hash; anything else is appended (and hashed) as usual, so a
+      // divergence is still reported hash against hash.
+      const ledger = this.#ledger
+      const expected = trusted[ledger.size]
+      if (expected !== undefined && ledger.appendVerified !== undefined && expected.tick === draft.tick && expected.type === type &&
+        expected.capability_id === draft.capability_id && expected.token_id === draft.token_id && canonicalEqual(payload, expected.payload)) {
+        const appended = ledger.appendVerified(expected)
+        if (appended !== undefined) return appended
+      }
+    }
+    return this.#ledger.append(draft)
   }
 
   #saveRng (): void {
@@ -450,6 +471,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       const done = this.#handleNow((event.payload.request ?? null) as CanonicalValue, true)
       return done instanceof Promise ? done.then(() => undefined) : undefined
     }
+    if (this.#trusted?.[this.#ledger.size] === event && this.#ledger.appendVerified?.(event) !== undefined) return
     this.#ledger.append({ tick: event.tick, type: event.type, capability_id: event.capability_id, token_id: event.token_id, payload: event.payload })
   }
 
@@ -875,6 +897,8 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     const scratch = this.#scratch(ledger, state, createVirtualClock(record.timestamp), rng, createMemorySnapshotStore())
     scratch.#roots = roots
     scratch.#recorded = recorded
+    // Events from outside were verified above; the kernel's own are verified if it opened them with verification.
+    if (events !== undefined || this.#ledgerVerified) scratch.#trusted = recorded
     const outcome = await replayRecorded(scratch, recorded, prefixEnd)
     if (!outcome.ok) return fail(outcome.firstDivergentSeq, outcome.expected, outcome.actual, outcome.eventsReplayed)
     return { ok: true, snapshotId: id, eventsReplayed: outcome.eventsReplayed, head: outcome.head }
@@ -1030,6 +1054,7 @@ export async function createKernel (components: KernelComponents, init: KernelIn
   const ledgers = components.ledgers ?? defaultLedgerFactory
   const opened = components.storage === undefined ? { ledger: ledgers.create() } : await ledgers.open(components.storage)
   const kernel = build(components, init, opened.ledger, ledgers)
+  kernel.ledgerVerified = components.storage === undefined || ('verified' in opened && opened.verified === true)
   if (kernel.ledger.size === 0) {
     kernel.writeGenesis()
   } else {

@@ -30,6 +30,28 @@ export function listGrants (state: StateRoot): Grant[] {
   return out
 }
 
+// Grants by holder, sorted by id, per grant section (sections are immutable: the index of
+// one is valid as long as it lives). Rebuilt only when a grant or revoke made a new section.
+const byHolder = new WeakMap<object, Map<string, Grant[]>>()
+const NONE: Grant[] = []
+
+/** The grants of `capability` to `principal`, sorted by id, without scanning every grant. */
+export function grantsOf (state: StateRoot, principal: string, capability: string): readonly Grant[] {
+  const sec = state.section(GRANT_SECTION)
+  let index = byHolder.get(sec)
+  if (index === undefined) {
+    index = new Map()
+    for (const g of listGrants(state)) {
+      const holder = `${g.principal}\u0000${g.capability}`
+      const list = index.get(holder)
+      if (list === undefined) index.set(holder, [g])
+      else list.push(g)
+    }
+    byHolder.set(sec, index)
+  }
+  return index.get(`${principal}\u0000${capability}`) ?? NONE
+}
+
 export function getGrant (state: StateRoot, id: string): Grant | undefined {
   return state.get(GRANT_SECTION, id) as unknown as Grant | undefined
 }
@@ -73,7 +95,7 @@ export function scopeGap (grant: GrantScope, scope: InvocationScope): string | u
  * (`out_of_scope`).
  */
 export function checkGrant (state: StateRoot, principal: string, capability: string, scope: InvocationScope, tick: number): GrantCheck {
-  const candidates = listGrants(state).filter(g => g.principal === principal && g.capability === capability)
+  const candidates = grantsOf(state, principal, capability)
   if (candidates.length === 0) return { ok: false, reason: 'missing', detail: `${principal} holds no grant for ${capability}` }
   const live = candidates.filter(g => !g.revoked)
   if (live.length === 0) {

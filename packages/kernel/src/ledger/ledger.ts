@@ -3,7 +3,7 @@ import type { MerkleTree, Signer } from '@os2/crypto'
 import { KernelError } from '../errors.ts'
 import type { ConsistencyProof, InclusionProof, LedgerView, SignedCheckpoint } from '../kernel-types.ts'
 import { signCheckpoint } from './checkpoint.ts'
-import { encodeEnvelopeBody, eventIdFor, spliceHash } from './envelope.ts'
+import { encodeEnvelope, encodeEnvelopeBody, eventIdFor, hasExactEnvelopeKeys, spliceHash } from './envelope.ts'
 import { ChainVerifier, verifyEvents } from './verify.ts'
 import type { EventDraft, EventEnvelope, LedgerStorage, LoadedLedger, VerifyResult } from './types.ts'
 
@@ -21,6 +21,16 @@ export interface Ledger extends LedgerView {
    * @throws CryptoError `CANONICAL_UNSUPPORTED_VALUE` when the payload is not canonical JSON
    */
   append(draft: EventDraft): EventEnvelope
+  /**
+   * Appends an envelope whose hash was verified elsewhere (replay of a verified
+   * ledger, where the kernel matched the event it produced against the recorded
+   * one) without re-hashing it, when it is exactly what `append` would make of
+   * its fields here: the next seq, its event id, the head as `prev_hash`, the
+   * nine envelope keys. Otherwise appends nothing and returns undefined (the
+   * caller then appends the draft, which hashes). Storage-backed ledgers encode
+   * it for their next write as usual.
+   */
+  appendVerified(envelope: EventEnvelope): EventEnvelope | undefined
   /** Number of appended events that storage has acknowledged as durable. */
   readonly durableSize: number
   /**
@@ -117,6 +127,15 @@ class DefaultLedger implements Ledger {
     if (this.#storage !== undefined) this.#lines.push(spliceHash(body, hash))
     this.#push(envelope as EventEnvelope)
     return envelope as EventEnvelope
+  }
+
+  appendVerified (envelope: EventEnvelope): EventEnvelope | undefined {
+    if (this.#failed !== undefined) throw this.#failed
+    const seq = this.#events.length
+    if (envelope.seq !== seq || envelope.prev_hash !== this.#head || envelope.event_id !== eventIdFor(seq) || !hasExactEnvelopeKeys(envelope)) return undefined
+    if (this.#storage !== undefined) this.#lines.push(encodeEnvelope(envelope))
+    this.#push(envelope)
+    return envelope
   }
 
   #push (envelope: EventEnvelope): void {
