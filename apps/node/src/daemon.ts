@@ -233,15 +233,22 @@ class DefaultNodeDaemon implements NodeDaemon {
     }
   }
 
+  /** Times snapshot creation, both as `snapshots.create()` and as a `CreateSnapshot` request (what attached shells send). */
   #instrumentSnapshots (kernel: KernelHandle): void {
-    const create = kernel.snapshots.create.bind(kernel.snapshots)
-    kernel.snapshots.create = async (label?: string) => {
+    const timed = async <T>(run: () => Promise<T>): Promise<T> => {
       const started = process.hrtime.bigint()
       try {
-        return await create(label)
+        return await run()
       } finally {
         this.#metrics?.snapshotDuration(Number(process.hrtime.bigint() - started) / 1e9)
       }
+    }
+    const create = kernel.snapshots.create.bind(kernel.snapshots)
+    kernel.snapshots.create = async (label?: string) => await timed(async () => await create(label))
+    const handle = kernel.handle.bind(kernel)
+    kernel.handle = async (request: unknown) => {
+      const isSnapshot = typeof request === 'object' && request !== null && (request as { type?: unknown }).type === 'CreateSnapshot'
+      return isSnapshot ? await timed(async () => await handle(request)) : await handle(request)
     }
   }
 
