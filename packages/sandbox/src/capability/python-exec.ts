@@ -145,7 +145,13 @@ export function createPythonExecCapability (host: PythonHost): CapabilityDescrip
             case 'kernel.state.put': ctx.put(ns, key, (a.value ?? null) as CanonicalValue); return { ok: true, value: null }
             case 'kernel.state.delete': return { ok: true, value: ctx.delete(ns, key) }
             case 'kernel.state.list': return { ok: true, value: ctx.list(ns, typeof a.prefix === 'string' ? { prefix: a.prefix } : {}).map(e => e.key) }
-            case 'kernel.emit': ctx.emit(String(a.type ?? a.name ?? 'python'), (a.payload ?? a.data ?? null) as CanonicalValue); return { ok: true, value: null }
+            case 'kernel.emit': {
+              const name = String(a.type ?? a.name ?? 'python')
+              // The kernel's own event names cannot be forged from a script.
+              if (/^(python|pip|module)\./.test(name)) return { ok: false, error: { code: 'INVALID_ARGUMENT', message: `Event name ${name} is reserved for the kernel` } }
+              ctx.emit(name, (a.payload ?? a.data ?? null) as CanonicalValue)
+              return { ok: true, value: null }
+            }
             case 'net.fetch': {
               const url = parseFetchUrl(String(a.url))
               const host = fetchHost(url)

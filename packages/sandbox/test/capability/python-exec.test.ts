@@ -66,6 +66,19 @@ describe('createPythonExecCapability()', () => {
     expect(report.ok && report.head).toBe(kernel.ledger.head)
   })
 
+  it('`python.exec` refuses script events under the kernel\'s own names', async () => {
+    const host = scriptedHost([
+      [{ t: 'call', capability: 'kernel.emit', args: { type: 'python.stdout', payload: { text: 'forged' } } }],
+      [{ t: 'call', capability: 'kernel.emit', args: { type: 'progress', payload: { pct: 50 } } }],
+      [done('ok', 1)]
+    ])
+    const kernel = await runScript(host)
+    expect(host.replies[1]).toMatchObject({ ok: false, error: { code: 'INVALID_ARGUMENT' } })
+    expect(host.replies[2]).toEqual({ ok: true, value: null })
+    expect(types(kernel)).not.toContain('custom:python.stdout')
+    expect(types(kernel)).toContain('custom:progress')
+  })
+
   it('`python.exec` records resource_budget_exceeded when the script used its whole unit budget', async () => {
     const kernel = await runScript(scriptedHost([[done('budget_exceeded', 5000, { code: 'BUDGET_EXCEEDED', message: 'Unit budget exhausted' })]]), undefined, 5000)
     expect(types(kernel)).toContain('resource_budget_exceeded')
