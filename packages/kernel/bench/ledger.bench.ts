@@ -11,6 +11,7 @@ import { canonicalize, sha256Hex, ZERO_HASH } from '@os2/crypto'
 import { createLedger, openLedger } from '../src/ledger/index.ts'
 import type { EventDraft, Ledger } from '../src/ledger/index.ts'
 import { createFileLedgerStorage } from '../src/node/index.ts'
+import { machine } from './bench-util.ts'
 
 const N = Number(process.env.LEDGER_BENCH_EVENTS ?? 200_000)
 const REPEATS = 7
@@ -76,6 +77,7 @@ async function benchInMemory (): Promise<void> {
   const append = N / (ledgerMs / 1000)
   console.log(JSON.stringify({
     bench: 'ledger.append.memory',
+    ...machine(),
     events: N,
     envelopeBytes,
     baseline: { name: 'canonicalize+sha256 chain loop', eventsPerSec: Math.round(bare) },
@@ -127,6 +129,7 @@ async function benchDurable (): Promise<void> {
     const perEvent = perEventN / (singleMs / 1000)
     console.log(JSON.stringify({
       bench: 'ledger.append.durable',
+      ...machine(),
       events: durableN,
       baseline: { name: 'one fdatasync per event', events: perEventN, eventsPerSec: Math.round(perEvent) },
       project: { name: 'group commit (file storage, appends in flight)', eventsPerSec: Math.round(group), inFlight: inFlightLimit, fdatasyncs: syncs, eventsPerSync: Number((durableN / syncs).toFixed(1)) },

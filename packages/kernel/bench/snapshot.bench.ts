@@ -3,7 +3,7 @@
 // `structuredClone` of the same data (what a copy-based snapshot would cost).
 import { buildSnapshotRecord, createState } from '../src/index.ts'
 import type { StateChange, StateRoot } from '../src/index.ts'
-import { medianMs, report, round } from './bench-util.ts'
+import { machine, medianMs, report, round } from './bench-util.ts'
 
 const SIZES = (process.env.BENCH_SIZES ?? '10000,100000,1000000').split(',').map(Number)
 const RECENT = 200
@@ -33,6 +33,7 @@ const first = rows[0]
 const last = rows[rows.length - 1]
 report({
   bench: 'kernel.snapshot',
+  ...machine(),
   recentChanges: RECENT,
   rows,
   baseline: 'structuredClone(Map) of the same keys',
