@@ -247,6 +247,14 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
   // ---- attach (issue 5): docs/attach.md
   define('whoami', 'print the shell key\'s principal id (its libp2p peer id) for an operator.attach grant', async () => (await import('./commands/whoami.ts')).whoamiCommand)
 
+  // ---- NATS event fan-out (issue 5): docs/internals/nats.md
+  define('events', 'StreamEvents over NATS: every node\'s ledger events from --since, chain re-verified (--follow keeps reading)', async () => (await import('./commands/events.ts')).eventsCommand)
+    .requiredOption('--nats <url>', 'NATS server URL (repeatable or comma-separated)', parseList)
+    .requiredOption('--cluster <name>', 'cluster name (os2.<cluster>.events.<node>)')
+    .option('--node <name>', 'node to read (repeatable; default: every node with a stream)', parseList)
+    .option('--since <seq>', 'first ledger seq (default 0)', parseCount)
+    .option('--follow', 'keep reading new events until Ctrl-C')
+
   define('repl', 'read commands from stdin, one per line, and run them (attached with --attach); alias: shell', async () => (await import('./commands/repl.ts')).replCommand)
     .alias('shell')
 
