@@ -1,4 +1,3 @@
-/* eslint-disable no-console -- a container entry point: JSON log lines on stdout */
 /**
  * Container entry point of the os2/node image until the os2-node daemon
  * (apps/node) is runnable: runs the standalone federation node
