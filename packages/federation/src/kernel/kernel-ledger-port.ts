@@ -9,7 +9,7 @@ export interface RecordingKernel {
 
 /** A {@link FederationLedger} over the kernel ledger, with a way to wait for what it recorded. */
 export interface KernelLedgerPort extends FederationLedger {
-  /** Resolves once every event recorded so far is durable; rejects with the first failure. */
+  /** Resolves once every event recorded so far is durable; rejects with the first failure since the previous flush. */
   flush(): Promise<void>
   /** Events recorded so far that failed to append (should stay 0). */
   readonly failures: number
@@ -41,7 +41,9 @@ export function createKernelLedgerPort (kernel: RecordingKernel): KernelLedgerPo
     head: () => kernel.ledger.head,
     async flush () {
       await tail
-      if (firstError !== undefined) throw firstError
+      const err = firstError
+      firstError = undefined
+      if (err !== undefined) throw err
     },
     get failures () { return failures }
   }
