@@ -48,7 +48,7 @@ class DefaultNodeMetrics implements NodeMetrics {
   constructor (sources: MetricsSources, logger: Logger) {
     this.#logger = logger
     const registers = [this.registry]
-    collectDefaultMetrics({ register: this.registry, prefix: 'os2_process_' })
+    collectDefaultMetrics({ register: this.registry, prefix: 'os2_' })
     this.#tokens = new Counter({ name: 'os2_tokens_total', help: 'Tokens that finished, by outcome (completed, failed, cancelled)', labelNames: ['outcome'], registers })
     this.#requests = new Counter({ name: 'os2_requests_total', help: 'Protocol requests, by outcome (accepted, rejected)', labelNames: ['outcome'], registers })
     this.#events = new Counter({ name: 'os2_ledger_events_total', help: 'Ledger events, by type', labelNames: ['type'], registers })
