@@ -29,7 +29,7 @@ import type { BucketState } from './capabilities/rate-limit.ts'
 import { dependentsOf, getToken, putToken, TOKEN_SECTION, tokenState } from './scheduler/scheduler.ts'
 import { RunQueue } from './scheduler/run-queue.ts'
 import type { QueueEntry } from './scheduler/scheduler.ts'
-import { KV_PREFIX, TokenRun, utf8Length } from './scheduler/token-run.ts'
+import { KV_PREFIX, TokenRun } from './scheduler/token-run.ts'
 import type { Metered, TokenRunHooks, WallClock } from './scheduler/token-run.ts'
 import { buildSnapshotRecord, materializeSnapshot } from './snapshots/snapshot-record.ts'
 import type { SnapshotRecord } from './snapshots/snapshot-record.ts'
@@ -38,6 +38,7 @@ import type { SnapshotStore } from './snapshots/snapshot-store.ts'
 import { lastSnapshotId, META_SECTION, nextSnapshotId, registerSnapshot, snapshotCount } from './snapshots/register-snapshot.ts'
 import { replayRecorded } from './replay.ts'
 import { canonicalEqual } from './canonical-equal.ts'
+import { canonicalByteLength } from './canonical-size.ts'
 import type { ReplayTarget } from './replay.ts'
 import { createLedger, verifyEvents } from './ledger/index.ts'
 
@@ -238,7 +239,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     if (!isRecordedEventType(type)) {
       return Promise.reject(new KernelError('BAD_REQUEST', `Cannot record event type ${JSON.stringify(type.slice(0, 80))}: expected a dotted type such as federation.verdict`))
     }
-    const bytes = utf8Length(canonicalize(payload))
+    const bytes = canonicalByteLength(payload)
     if (bytes > this.genesis.limits.maxPayloadBytes) {
       return Promise.reject(new KernelError('PAYLOAD_TOO_LARGE', `Cannot record ${type}: payload is ${bytes} bytes, the limit is ${this.genesis.limits.maxPayloadBytes}`))
     }
@@ -348,16 +349,15 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     // A request read back from the ledger was accepted under the same genesis limits:
     // replay skips re-encoding it just to measure it (the ledger hash covers it anyway).
     if (!recorded) {
-      let encoded: string
+      let bytes: number
       try {
-        encoded = canonicalize(request)
+        bytes = canonicalByteLength(request)
       } catch (err) {
         return { ok: false, code: 'BAD_REQUEST', message: `Cannot read request: ${(err as Error).message}`, info: {} }
       }
-      const bytes = utf8Length(encoded)
       const max = this.genesis.limits.maxRequestBytes
       if (bytes > max) {
-        return { ok: false, code: 'PAYLOAD_TOO_LARGE', message: `Request is ${bytes} bytes, the limit is ${max}`, info: { request_hash: sha256Hex(encoded), request_bytes: bytes } }
+        return { ok: false, code: 'PAYLOAD_TOO_LARGE', message: `Request is ${bytes} bytes, the limit is ${max}`, info: { request_hash: sha256Hex(canonicalize(request)), request_bytes: bytes } }
       }
     }
     const info = { request: request as CanonicalValue }
@@ -754,7 +754,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     try {
       result = (value ?? null) as CanonicalValue
       if (run.halted !== undefined) throw run.halted
-      const bytes = utf8Length(canonicalize(result))
+      const bytes = canonicalByteLength(result)
       if (bytes > this.genesis.limits.maxPayloadBytes) {
         throw new KernelError('PAYLOAD_TOO_LARGE', `Result of ${token.id} is ${bytes} bytes, the limit is ${this.genesis.limits.maxPayloadBytes}`)
       }

@@ -1,6 +1,7 @@
 import { canonicalize } from '@os2/crypto'
 import type { CanonicalValue } from '@os2/crypto'
 import { KernelError } from '../errors.ts'
+import { canonicalByteLength } from '../canonical-size.ts'
 import type { Clock } from '../clock.ts'
 import type { EventEnvelope } from '../ledger/types.ts'
 import type { Grant } from '../kernel-types.ts'
@@ -141,8 +142,7 @@ export class TokenRun implements CapabilityContext {
 
   put (namespace: string, key: string, value: CanonicalValue): void {
     const section = this.#ns(namespace)
-    const encoded = canonicalize(value)
-    const bytes = utf8Length(encoded)
+    const bytes = canonicalByteLength(value)
     if (bytes > this.#hooks.maxPayloadBytes) {
       throw new KernelError('PAYLOAD_TOO_LARGE', `Cannot store ${namespace}/${key}: value is ${bytes} bytes, the limit is ${this.#hooks.maxPayloadBytes}`)
     }
@@ -171,7 +171,7 @@ export class TokenRun implements CapabilityContext {
   }
 
   emit (name: string, data: CanonicalValue = null): void {
-    const bytes = utf8Length(canonicalize(data))
+    const bytes = canonicalByteLength(data)
     if (bytes > this.#hooks.maxPayloadBytes) {
       throw new KernelError('PAYLOAD_TOO_LARGE', `Cannot emit ${name}: data is ${bytes} bytes, the limit is ${this.#hooks.maxPayloadBytes}`)
     }
@@ -221,7 +221,7 @@ export class TokenRun implements CapabilityContext {
       }
       elapsed = wall === undefined ? 0 : Math.max(0, Math.round(wall.now() - t0))
     }
-    const bytes = utf8Length(canonicalize(result))
+    const bytes = canonicalByteLength(result)
     this.#hooks.append(EVENT_TYPES.externalResult, {
       name,
       result,
