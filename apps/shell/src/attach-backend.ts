@@ -1,7 +1,8 @@
 import { dirname, resolve } from 'node:path'
 import { mkdir } from 'node:fs/promises'
-import { generateKeyPair, keyFileExists, loadKeyPair, saveKeyPair } from '@os2/crypto'
-import { createLedger } from '@os2/kernel'
+import { canonicalize, generateKeyPair, keyFileExists, loadKeyPair, saveKeyPair, verifyConsistency, verifyInclusion } from '@os2/crypto'
+import { KernelError, KernelRequest, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
+import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
 import { createRemoteKernel, dialKernel, nodeIdentity } from '@os2/federation'
 import type { EventEnvelope } from '@os2/kernel'
 import type { NodeIdentity, RemoteKernel } from '@os2/federation'
@@ -42,8 +43,8 @@ export interface AttachBackendInit {
   address: string
   /** The shell key file (created on first use). */
   keyFile: string
-  /** Serves what needs no node: offline verifiers, request validation, scratch kernels. */
-  local: ShellBackend
+  /** The embedded backend, loaded only for scratch kernels (`scenario-run --fresh` checks). */
+  local: () => Promise<ShellBackend>
   /** Dial timeout, ms (default 10000). */
   dialTimeoutMs?: number
 }
@@ -103,7 +104,7 @@ export function createAttachBackend (init: AttachBackendInit): ShellBackend {
     async isInitialised () {
       return true
     },
-    scratch: async (genesis) => await init.local.scratch(genesis),
+    scratch: async (genesis) => await (await init.local()).scratch(genesis),
     async verifyLedger (_dir, onProgress) {
       const result = await using(async k => await k.verifyOnNode())
       onProgress?.(1, 1)
@@ -111,17 +112,24 @@ export function createAttachBackend (init: AttachBackendInit): ShellBackend {
     },
     replayLedger: async () => await using(async k => await k.replayOnNode()),
     async openLedgerReader () {
-      // Each read is its own short session; the mirror checks every event's hash and link.
-      const mirror = createLedger()
+      // One session for the reader's life (the process ends it); its mirror checks
+      // every event's hash and link, and each read pulls only the new events.
+      let open: RemoteKernel | undefined
+      let seen = 0
       return {
-        read: async () => await using(async k => {
-          const out: EventEnvelope[] = []
-          for (const event of k.ledger.events(mirror.size)) {
-            mirror.append({ tick: event.tick, type: event.type, capability_id: event.capability_id, token_id: event.token_id, payload: event.payload })
-            out.push(event)
+        read: async () => {
+          try {
+            open ??= await session()
+            await open.refresh()
+          } catch (err) {
+            await open?.close().catch(() => undefined)
+            open = undefined
+            throw err
           }
+          const out = [...open.ledger.events(seen)]
+          seen = open.ledger.size
           return out
-        })
+        }
       }
     },
     async readPublicKey () {
@@ -129,9 +137,37 @@ export function createAttachBackend (init: AttachBackendInit): ShellBackend {
       if (key === null || key === '') throw new ShellError('NO_PUBLIC_KEY', `The node at ${init.address} did not say its public key: pass --public-key`)
       return key
     },
-    verifyInclusion: (proof, event) => init.local.verifyInclusion(proof, event),
-    verifyConsistency: (proof) => init.local.verifyConsistency(proof),
-    verifySnapshotAuth: async (token, publicKey) => await init.local.verifySnapshotAuth(token, publicKey),
-    validateRequest: (raw, genesis) => init.local.validateRequest(raw, genesis)
+    verifyInclusion: (proof, event) => event !== undefined ? verifyEventInclusion(event, proof) : verifyInclusion({ leafHash: proof.leafHash, index: proof.leafIndex, size: proof.treeSize, path: proof.path, root: proof.root }),
+    verifyConsistency: (proof) => verifyConsistency(proof),
+    verifySnapshotAuth: async (token, publicKey) => ({ ...await verifySnapshotAuth(token, publicKey) }),
+    validateRequest
   }
+}
+
+/**
+ * The same checks as the embedded backend (size, shape, type, schema), here so
+ * an attached shell never loads the embedded kernel's sandbox; the node checks
+ * again at its entry.
+ */
+function validateRequest (raw: unknown, genesis: Genesis): KernelRequestType {
+  let encoded: string
+  try {
+    encoded = canonicalize(raw)
+  } catch (err) {
+    throw new KernelError('BAD_REQUEST', `Cannot read request: ${(err as Error).message}`)
+  }
+  const bytes = Buffer.byteLength(encoded)
+  if (bytes > genesis.limits.maxRequestBytes) throw new KernelError('PAYLOAD_TOO_LARGE', `Request is ${bytes} bytes, the limit is ${genesis.limits.maxRequestBytes}`)
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new KernelError('BAD_REQUEST', 'Request must be a JSON object')
+  const type = (raw as Record<string, unknown>).type
+  if (typeof type !== 'string' || !(REQUEST_TYPES as readonly string[]).includes(type)) {
+    throw new KernelError('UNKNOWN_REQUEST_TYPE', `Unknown request type ${JSON.stringify(type ?? null)}: expected one of ${REQUEST_TYPES.join(', ')}`)
+  }
+  const parsed = KernelRequest.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const where = issue === undefined ? 'invalid' : `${issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)'}: ${issue.message}`
+    throw new KernelError('SCHEMA_VIOLATION', `Invalid ${type} request: ${where}`)
+  }
+  return parsed.data
 }

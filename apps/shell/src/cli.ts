@@ -73,7 +73,7 @@ export async function runCli (argv: readonly string[], io: ShellIO, loadBackend:
         ? (await import('./attach-backend.ts')).createAttachBackend({
             address: opts.attach,
             keyFile: (await import('./attach-backend.ts')).shellKeyPath(io.cwd, dataDir, opts.key),
-            local: await loadBackend()
+            local: loadBackend
           })
         : await loadBackend()
       const ctx: CommandContext = {
