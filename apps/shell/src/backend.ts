@@ -11,8 +11,8 @@ export interface PythonControl {
 
 /** The federation side of an opened data dir: memories behind the memory.* capabilities (absent in fakes). */
 export interface FederationControl {
-  readonly identity: NodeIdentity
-  readonly replica: FederationReplica
+  /** Loads the replica on first use (recovering its journal); memory tokens do it themselves. */
+  open(): Promise<{ identity: NodeIdentity, replica: FederationReplica }>
   /** Resolves once the verdicts and commits recorded so far are in the ledger. */
   flush(): Promise<void>
 }

@@ -3,7 +3,7 @@ import { createKernel, KernelError, KernelRequest, replayLedger, REQUEST_TYPES, 
 import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
 import { checkDataDir, dataDirPaths, initDataDir, loadDataDir, openDataDir, readDataDirPublicKey, readGenesis, verifyLedgerDir } from '@os2/kernel/node'
 import { createPythonRuntime } from '@os2/sandbox'
-import { createFileStorage, createKernelFederation, createMemoryCapabilities, nodeIdentity } from '@os2/federation/kernel'
+import { createFileStorage, createKernelFederation, createMemoryCapabilities } from '@os2/federation/kernel'
 import type { ShellBackend } from './backend.ts'
 import { createLedgerReader } from './ledger-reader.ts'
 
@@ -57,18 +57,18 @@ export function createNodeBackend (): ShellBackend {
       // python.exec tokens, and replaying them on open never starts Python.
       const python = createPythonRuntime({ dataDir: dir, ...options.python })
       // The memory capabilities likewise: replay serves their recorded results and never touches the memories.
-      const identity = nodeIdentity(signer)
-      const federation = createKernelFederation({ identity, storage: createFileStorage(dir) })
+      // The replica (Yjs, the journal, federation/ and memories/) loads on first use, not on every open.
+      const federation = createKernelFederation({ keyPair: signer, storage: () => createFileStorage(dir) })
       const opened = await openDataDir(dir, { descriptors: [...python.descriptors, ...federation.descriptors] }).catch(async (err: unknown) => { await python.close(); throw err })
-      const replica = federation.attach(opened.kernel)
+      federation.attach(opened.kernel)
       const close = opened.kernel.close.bind(opened.kernel)
       opened.kernel.close = async () => {
         try {
-          await federation.ledger.flush().finally(() => { replica.close() })
+          await federation.close()
           await python.close()
         } finally { await close() }
       }
-      const control = { identity, replica, flush: () => federation.ledger.flush() }
+      const control = { open: () => federation.open(), flush: () => federation.ledger.flush() }
       return { dir, kernel: opened.kernel, genesis: opened.genesis, publicKey: opened.signer.publicKey, python, federation: control }
     },
     async scratch (genesis) {

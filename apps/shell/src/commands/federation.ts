@@ -32,8 +32,8 @@ function federationOf (opened: OpenedDataDir): FederationControl {
   return opened.federation
 }
 
-function statusOf (opened: OpenedDataDir, transport: FederationTransport | undefined): FederationStatus {
-  const { replica, identity } = federationOf(opened)
+async function statusOf (opened: OpenedDataDir, transport: FederationTransport | undefined): Promise<FederationStatus> {
+  const { replica, identity } = await federationOf(opened).open()
   const memories = replica.memories.canonicalAll()
   return {
     serving: transport !== undefined,
@@ -53,7 +53,7 @@ function statusOf (opened: OpenedDataDir, transport: FederationTransport | undef
 async function readStatus (ctx: CommandContext): Promise<FederationStatus> {
   const served = await askServer(ctx.dataDir, { op: 'status' })
   if (served !== undefined) return served as FederationStatus
-  return await withKernel(ctx, async opened => statusOf(opened, undefined))
+  return await withKernel(ctx, async opened => await statusOf(opened, undefined))
 }
 
 /** `os2 federation status`: peer id, sequence vector, peers and a hash of the memories. */
@@ -140,14 +140,14 @@ export async function federationServeCommand (ctx: CommandContext, _args: string
   let server: Server | undefined
   const socketPath = controlSocketPath(ctx.dataDir)
   try {
-    const fed = federationOf(opened)
+    const fed = await federationOf(opened).open()
     transport = createFederationTransport({ identity: fed.identity, replica: fed.replica }, { listen, bootstrap, antiEntropyIntervalMs: interval })
     await transport.start()
     const running = transport
     // A socket left by a killed serve process: we hold the data dir lock, so it is stale.
     rmSync(socketPath, { force: true })
     server = await serveControl(socketPath, async req => {
-      if (req.op === 'status') return statusOf(opened, running)
+      if (req.op === 'status') return await statusOf(opened, running)
       if (req.op === 'token') return await runMemoryToken(opened, req as unknown as MemoryRequest)
       throw new ShellError('BAD_REQUEST', `Unknown control op ${JSON.stringify(req.op)}`)
     })

@@ -2,19 +2,20 @@ import { z } from 'zod'
 import { defineCapability } from '@os2/kernel'
 import type { AnyCapabilityDescriptor, CapabilityContext } from '@os2/kernel'
 import type { CanonicalValue } from '@os2/crypto'
-import { MAX_KEY_LENGTH, MAX_VECTOR_DIMENSION, canonicalState, episodicView, kvView, vectorView } from '../memory/memory-views.ts'
+import { MAX_KEY_LENGTH, MAX_VECTOR_DIMENSION } from '../memory/memory-limits.ts'
 import { MEMORY_KINDS, isValidNamespace, memoryName } from '../memory/memory-ref.ts'
 import type { MemoryRef } from '../memory/memory-ref.ts'
 import type { FederationReplica } from '../replica.ts'
 import type * as Y from 'yjs'
+import type * as ViewsModule from '../memory/memory-views.ts'
 
 /** What the memory capabilities work on. */
 export interface MemoryCapabilityComponents {
   /**
    * The node's replica. Called only inside recorded external calls, so a
-   * ledger replayed on open never touches it (the replica may not exist yet).
+   * ledger replayed on open never touches it (it may not even be loaded).
    */
-  replica(): FederationReplica
+  replica(): FederationReplica | Promise<FederationReplica>
   /** Runs `fn` with the replica clock reading `tick` (the token's virtual tick); default runs `fn` as is. */
   atTick?<T>(tick: number, fn: () => T): T
 }
@@ -34,6 +35,11 @@ const Json = z.json()
 const Vector = z.array(z.number().refine(Number.isFinite, 'expected a finite number')).min(1).max(MAX_VECTOR_DIMENSION)
 const Kind = z.enum(MEMORY_KINDS)
 
+type Views = typeof ViewsModule
+let views: Promise<Views> | undefined
+// Yjs and the views load on the first live call: opening (replaying) a kernel never needs them.
+const loadViews = (): Promise<Views> => (views ??= import('../memory/memory-views.ts'))
+
 /** Result recorded for a write: the commit it made (null when nothing changed) and its update size. */
 interface WriteRecord { memory: string, commit_id: string | null, seq: number | null, bytes: number }
 
@@ -51,11 +57,12 @@ const ns = (args: { namespace: string }): { namespaces: string[] } => ({ namespa
 export function createMemoryCapabilities (components: MemoryCapabilityComponents): AnyCapabilityDescriptor[] {
   const atTick = <T>(tick: number, fn: () => T): T => components.atTick === undefined ? fn() : components.atTick(tick, fn)
 
-  async function write (ctx: CapabilityContext, ref: MemoryRef, fn: (doc: Y.Doc) => void): Promise<CanonicalValue> {
+  async function write (ctx: CapabilityContext, ref: MemoryRef, fn: (doc: Y.Doc, v: Views) => void): Promise<CanonicalValue> {
     const memory = memoryName(ref)
-    const rec = await ctx.external<CanonicalValue>('memory.write', () => {
-      const replica = components.replica()
-      const bundle = atTick(ctx.tick, () => replica.write(ref, fn))
+    const rec = await ctx.external<CanonicalValue>('memory.write', async () => {
+      const v = await loadViews()
+      const replica = await components.replica()
+      const bundle = atTick(ctx.tick, () => replica.write(ref, doc => { fn(doc, v) }))
       const out: WriteRecord = bundle === undefined
         ? { memory, commit_id: null, seq: null, bytes: 0 }
         : { memory, commit_id: replica.memories.head(memory) ?? null, seq: bundle.seq, bytes: Buffer.from(bundle.update, 'base64').length }
@@ -65,8 +72,11 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
     return { memory: rec.memory, commit: rec.commit_id, seq: rec.seq, bytes: rec.bytes }
   }
 
-  function read<T extends CanonicalValue> (ctx: CapabilityContext, name: string, fn: (replica: FederationReplica) => T): Promise<T> {
-    return ctx.external<T>(name, () => fn(components.replica()), { timed: false })
+  function read<T extends CanonicalValue> (ctx: CapabilityContext, name: string, fn: (replica: FederationReplica, v: Views) => T): Promise<T> {
+    return ctx.external<T>(name, async () => {
+      const v = await loadViews()
+      return fn(await components.replica(), v)
+    }, { timed: false })
   }
 
   return [
@@ -84,7 +94,7 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
       args: z.strictObject({ namespace: Namespace, set: z.record(Key, Json).optional(), delete: z.array(Key).max(1024).optional() })
         .refine(a => Object.keys(a.set ?? {}).length + (a.delete?.length ?? 0) > 0, 'expected something to set or delete'),
       scope: ns,
-      handler: (args, ctx) => write(ctx, { kind: 'kv', namespace: args.namespace }, doc => {
+      handler: (args, ctx) => write(ctx, { kind: 'kv', namespace: args.namespace }, (doc, { kvView }) => {
         const kv = kvView(doc)
         for (const [k, v] of Object.entries(args.set ?? {})) kv.set(k, v as CanonicalValue)
         for (const k of args.delete ?? []) kv.delete(k)
@@ -96,7 +106,7 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
       description: 'Reads one key of a key/value memory, or all of its keys when no key is given',
       args: z.strictObject({ namespace: Namespace, key: Key.optional() }),
       scope: ns,
-      handler: (args, ctx) => read(ctx, 'memory.kv.get', replica => {
+      handler: (args, ctx) => read(ctx, 'memory.kv.get', (replica, { kvView }) => {
         const kv = kvView(replica.memories.doc({ kind: 'kv', namespace: args.namespace }))
         if (args.key === undefined) return { keys: kv.keys() }
         const value = kv.get(args.key)
@@ -109,7 +119,7 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
       description: 'Appends events to an episodic memory in one commit (also lets a peer merge episodic changes)',
       args: z.strictObject({ namespace: Namespace, events: z.array(Json).min(1).max(1024) }),
       scope: ns,
-      handler: (args, ctx) => write(ctx, { kind: 'episodic', namespace: args.namespace }, doc => {
+      handler: (args, ctx) => write(ctx, { kind: 'episodic', namespace: args.namespace }, (doc, { episodicView }) => {
         episodicView(doc).append(...(args.events as CanonicalValue[]))
       })
     }),
@@ -119,7 +129,7 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
       description: 'Lists the events of an episodic memory (from an index, at most a limit)',
       args: z.strictObject({ namespace: Namespace, from: z.int().min(0).default(0), limit: z.int().min(1).max(10_000).default(1000) }),
       scope: ns,
-      handler: (args, ctx) => read(ctx, 'memory.episodic.list', replica => {
+      handler: (args, ctx) => read(ctx, 'memory.episodic.list', (replica, { episodicView }) => {
         const all = episodicView(replica.memories.doc({ kind: 'episodic', namespace: args.namespace })).list()
         return { total: all.length, from: args.from, events: all.slice(args.from, args.from + args.limit) }
       })
@@ -134,7 +144,7 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
         remove: z.array(Key).max(1024).optional()
       }).refine(a => (a.upsert?.length ?? 0) + (a.remove?.length ?? 0) > 0, 'expected something to upsert or remove'),
       scope: ns,
-      handler: (args, ctx) => write(ctx, { kind: 'vector', namespace: args.namespace }, doc => {
+      handler: (args, ctx) => write(ctx, { kind: 'vector', namespace: args.namespace }, (doc, { vectorView }) => {
         const v = vectorView(doc)
         for (const e of args.upsert ?? []) v.upsert(e.id, e.vector, (e.metadata ?? null) as CanonicalValue)
         for (const id of args.remove ?? []) v.remove(id)
@@ -146,7 +156,7 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
       description: 'Top-k cosine search of a vector memory (ties broken by id)',
       args: z.strictObject({ namespace: Namespace, query: Vector, k: z.int().min(1).max(1000).default(5) }),
       scope: ns,
-      handler: (args, ctx) => read(ctx, 'memory.vector.search', replica => ({
+      handler: (args, ctx) => read(ctx, 'memory.vector.search', (replica, { vectorView }) => ({
         hits: vectorView(replica.memories.doc({ kind: 'vector', namespace: args.namespace })).search(args.query, args.k) as unknown as CanonicalValue
       }))
     }),
@@ -171,7 +181,7 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
       description: 'The canonical content of one memory, now or right after a given commit',
       args: z.strictObject({ kind: Kind, namespace: Namespace, at: z.string().regex(/^[0-9a-f]{64}$/).optional() }),
       scope: ns,
-      handler: (args, ctx) => read(ctx, 'memory.show', replica => {
+      handler: (args, ctx) => read(ctx, 'memory.show', (replica, { canonicalState }) => {
         const ref = { kind: args.kind, namespace: args.namespace }
         const state = args.at === undefined
           ? replica.memories.canonical(ref)

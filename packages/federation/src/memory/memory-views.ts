@@ -4,13 +4,9 @@ import type { CanonicalValue } from '@os2/crypto'
 import { FederationError } from '../errors.ts'
 import { ROOT_NAME } from './memory-ref.ts'
 import type { MemoryKind } from './memory-ref.ts'
+import { MAX_KEY_LENGTH, MAX_VALUE_BYTES, MAX_VECTOR_DIMENSION } from './memory-limits.ts'
 
-/** Largest key or vector id, characters. */
-export const MAX_KEY_LENGTH = 256
-/** Largest single value (canonical JSON bytes) stored in a memory. */
-export const MAX_VALUE_BYTES = 64 * 1024
-/** Largest vector dimension. */
-export const MAX_VECTOR_DIMENSION = 4096
+export { MAX_KEY_LENGTH, MAX_VALUE_BYTES, MAX_VECTOR_DIMENSION }
 
 /** Key/value memory over a `Y.Map` of JSON values. */
 export interface KvView {

@@ -71,7 +71,7 @@ describe('createMemoryCapabilities()', () => {
     expect(nobody.state).toBe('failed')
     const violations = [...a.kernel.ledger.events()].filter(e => e.type === 'capability_violation').map(e => e.payload.reason)
     expect(violations).toEqual(['out_of_scope', 'missing'])
-    expect(a.federation.replica.memories.canonicalAll()).toEqual({})
+    expect(a.replica.memories.canonicalAll()).toEqual({})
   })
 
   it('`memory.federate` is grant-only: invoking it fails', async () => {
@@ -88,16 +88,16 @@ describe('createMemoryCapabilities()', () => {
     await grantTo(a, a.genesis.operator, 'memory.kv.get', ['notes'])
     for (let i = 0; i < 5; i++) await invoke(a, 'memory.kv.write', { namespace: 'notes', set: { [`k${i}`]: i } })
     await invoke(a, 'memory.kv.get', { namespace: 'notes', key: 'k1' })
-    const fingerprint = a.federation.replica.memories.fingerprint()
+    const fingerprint = a.replica.memories.fingerprint()
     const events = [...a.kernel.ledger.events()]
     await a.close()
     open.splice(open.indexOf(a), 1)
     const b = await openKernelNode(a.id, a)
     open.push(b)
     expect(b.kernel.ledger.head).toBe(events[events.length - 1]?.hash)
-    expect(b.federation.replica.memories.commits('kv:notes')).toHaveLength(5)
-    expect(b.federation.replica.memories.fingerprint()).toBe(fingerprint)
-    expect(b.federation.replica.vector()[a.id.peerId]).toBe(5)
+    expect(b.replica.memories.commits('kv:notes')).toHaveLength(5)
+    expect(b.replica.memories.fingerprint()).toBe(fingerprint)
+    expect(b.replica.vector()[a.id.peerId]).toBe(5)
     expect((await replayLedger(events, { genesis: a.genesis, descriptors: b.federation.descriptors })).ok).toBe(true)
     // A write after reopening continues the chain.
     const next = await invoke(b, 'memory.kv.write', { namespace: 'notes', set: { after: true } })

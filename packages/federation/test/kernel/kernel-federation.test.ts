@@ -13,7 +13,7 @@ async function pair (): Promise<{ a: KernelNode, b: KernelNode, sent: Uint8Array
   const b = await openKernelNode(identity(22))
   open.push(a, b)
   const sent: Uint8Array[] = []
-  a.federation.replica.onBundle((bytes, _bundle, from) => { if (from === null) sent.push(bytes) })
+  a.replica.onBundle((bytes, _bundle, from) => { if (from === null) sent.push(bytes) })
   await grantTo(a, a.genesis.operator, 'memory.kv.write', ['notes', 'private'])
   return { a, b, sent }
 }
@@ -27,7 +27,7 @@ describe('createKernelFederation()', () => {
   it('refuses a bundle from a peer the kernel holds no grant for, with a federation.verdict event in the kernel ledger', async () => {
     const { a, b, sent } = await pair()
     await invoke(a, 'memory.kv.write', { namespace: 'notes', set: { x: 1 } })
-    const verdict = b.federation.replica.receive(sent[0]!, a.id.peerId)
+    const verdict = b.replica.receive(sent[0]!, a.id.peerId)
     expect(verdict).toMatchObject({ verdict: 'rejected', reason: 'NO_GRANT' })
     expect(await verdictEvents(b)).toEqual([expect.objectContaining({ verdict: 'rejected', reason: 'NO_GRANT', origin: a.id.peerId, seq: 1 })])
   })
@@ -37,10 +37,10 @@ describe('createKernelFederation()', () => {
     await grantTo(b, a.id.peerId, 'memory.kv.write', ['notes'])
     await invoke(a, 'memory.kv.write', { namespace: 'notes', set: { x: 1 } })
     await invoke(a, 'memory.kv.write', { namespace: 'private', set: { y: 2 } })
-    expect(b.federation.replica.receive(sent[0]!).verdict).toBe('accepted')
-    expect(b.federation.replica.receive(sent[1]!)).toMatchObject({ verdict: 'rejected', reason: 'OUT_OF_SCOPE' })
-    expect(kvView(b.federation.replica.memories.doc('kv:notes')).get('x')).toBe(1)
-    expect(b.federation.replica.memories.canonicalAll()).toEqual({ 'kv:notes': { x: 1 } })
+    expect(b.replica.receive(sent[0]!).verdict).toBe('accepted')
+    expect(b.replica.receive(sent[1]!)).toMatchObject({ verdict: 'rejected', reason: 'OUT_OF_SCOPE' })
+    expect(kvView(b.replica.memories.doc('kv:notes')).get('x')).toBe(1)
+    expect(b.replica.memories.canonicalAll()).toEqual({ 'kv:notes': { x: 1 } })
     const events = await verdictEvents(b)
     expect(events.map(e => [e.verdict, e.reason])).toEqual([['accepted', null], ['rejected', 'OUT_OF_SCOPE']])
     // The merged remote change is a commit in b's ledger too.
@@ -52,12 +52,12 @@ describe('createKernelFederation()', () => {
     const g = await grantTo(b, a.id.peerId, 'memory.federate')
     await invoke(a, 'memory.kv.write', { namespace: 'notes', set: { x: 1 } })
     await invoke(a, 'memory.kv.write', { namespace: 'notes', set: { x: 2 } })
-    expect(b.federation.replica.receive(sent[0]!).verdict).toBe('accepted')
+    expect(b.replica.receive(sent[0]!).verdict).toBe('accepted')
     await b.kernel.handle({ type: 'RevokeCapability', grantId: g })
     const forged = JSON.parse(Buffer.from(sent[1]!).toString('utf8')) as FederatedChange
     forged.signature = forged.signature.slice(0, -2) + (forged.signature.endsWith('AA') ? 'BA' : 'AA')
-    expect(b.federation.replica.receive(Buffer.from(JSON.stringify(forged)))).toMatchObject({ reason: 'SIGNATURE_INVALID' })
-    expect(b.federation.replica.receive(sent[1]!)).toMatchObject({ verdict: 'rejected', reason: 'GRANT_REVOKED' })
+    expect(b.replica.receive(Buffer.from(JSON.stringify(forged)))).toMatchObject({ reason: 'SIGNATURE_INVALID' })
+    expect(b.replica.receive(sent[1]!)).toMatchObject({ verdict: 'rejected', reason: 'GRANT_REVOKED' })
     expect((await verdictEvents(b)).map(e => e.reason)).toEqual([null, 'SIGNATURE_INVALID', 'GRANT_REVOKED'])
   })
 })

@@ -7,11 +7,13 @@ import { createKernelFederation } from '../../src/kernel/kernel-federation.ts'
 import { createFileStorage } from '../../src/storage/file-storage.ts'
 import type { KernelFederation } from '../../src/kernel/kernel-federation.ts'
 import type { NodeIdentity } from '../../src/identity.ts'
+import type { FederationReplica } from '../../src/replica.ts'
 
 /** A kernel with federation attached, over a ledger storage and a replica data dir that survive `close()`. */
 export interface KernelNode {
   kernel: KernelHandle
   federation: KernelFederation
+  replica: FederationReplica
   genesis: Genesis
   ledgerStorage: MemoryLedgerStorage
   dir: string
@@ -23,14 +25,14 @@ export async function openKernelNode (id: NodeIdentity, reuse?: KernelNode): Pro
   const genesis = reuse?.genesis ?? createGenesis({ seed: 5 })
   const ledgerStorage = reuse?.ledgerStorage ?? createMemoryLedgerStorage()
   const dir = reuse?.dir ?? mkdtempSync(join(tmpdir(), 'os2-fed-kernel-'))
-  const federation = createKernelFederation({ identity: id, storage: createFileStorage(dir) })
+  const federation = createKernelFederation({ keyPair: id.keyPair, storage: createFileStorage(dir) })
   const kernel = await createKernel({ storage: ledgerStorage }, { genesis, descriptors: federation.descriptors })
-  const replica = federation.attach(kernel)
+  federation.attach(kernel)
+  const { replica } = await federation.open()
   return {
-    kernel, federation, genesis, ledgerStorage, dir, id,
+    kernel, federation, replica, genesis, ledgerStorage, dir, id,
     async close () {
-      await federation.ledger.flush()
-      replica.close()
+      await federation.close()
       await kernel.close()
     }
   }
