@@ -1,4 +1,3 @@
-/* eslint-disable no-console -- an operator script: it talks on stdout */
 /**
  * The local cluster: `npm run cluster -- --nodes 3` starts a three-server
  * NATS cluster (routes, JetStream, streams R3) and N `os2-node` processes on
@@ -18,7 +17,7 @@ import { parseArgs } from 'node:util'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { generateKeyPair, loadKeyPair, saveKeyPair, keyFileExists } from '@os2/crypto'
-import { nodeIdentity } from '@os2/federation/kernel'
+import { nodeIdentity } from '@os2/federation'
 import { freePort, startNatsServer } from '../../apps/node/src/nats-server.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
