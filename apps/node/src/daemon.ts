@@ -132,10 +132,11 @@ class DefaultNodeDaemon implements NodeDaemon {
           await initDataDir(dir, { seed: config.seed })
           this.#log.info({ dataDir: dir, seed: config.seed }, 'data dir initialised')
         }
-        const python = createPythonRuntime({ dataDir: dir })
-        const identity = nodeIdentity(await loadKeyPair(dataDirPaths(dir).key))
+        const keyPair = await loadKeyPair(dataDirPaths(dir).key)
+        const identity = nodeIdentity(keyPair)
         this.#identity = identity
-        const fed = createKernelFederation({ identity, storage: createFileStorage(dir) })
+        const python = createPythonRuntime({ dataDir: dir })
+        const fed = createKernelFederation({ keyPair, storage: () => createFileStorage(dir) })
         const opened = await openDataDir(dir, { descriptors: [...python.descriptors, ...fed.descriptors] }).catch(async (err: unknown) => { await python.close(); throw err })
         const kernel = opened.kernel
         fed.attach(kernel)
@@ -145,7 +146,7 @@ class DefaultNodeDaemon implements NodeDaemon {
         this.#log.info({ ledgerSize: kernel.ledger.size, head: kernel.ledger.head, peerId: identity.peerId }, 'ledger recovered')
         return async () => {
           try {
-            await fed.ledger.flush().finally(() => { fed.replica.close() })
+            await fed.close()
             await python.close()
           } finally {
             await kernel.close()
@@ -168,8 +169,9 @@ class DefaultNodeDaemon implements NodeDaemon {
         return async () => { await tail.stop() }
       })
       await this.#step('federation', async () => {
-        const fed = federation as KernelFederation
-        const transport = createFederationTransport({ identity: this.#identity as NodeIdentity, replica: fed.replica }, {
+        // The daemon serves federation, so it loads the replica (journal, memories) now rather than on first use.
+        const { identity, replica } = await (federation as KernelFederation).open()
+        const transport = createFederationTransport({ identity, replica }, {
           listen: config.federation.listen,
           bootstrap: config.federation.bootstrap,
           antiEntropyIntervalMs: config.federation.anti_entropy_ms
