@@ -84,7 +84,6 @@ class DefaultEventPublisher implements EventPublisher {
   #wake: (() => void) | undefined
   #total = 0
   #errors = 0
-  #connecting: Promise<void> | undefined
 
   constructor (components: EventPublisherComponents, init: EventPublisherInit) {
     this.#c = components
@@ -95,7 +94,7 @@ class DefaultEventPublisher implements EventPublisher {
 
   async start (): Promise<void> {
     this.#running = true
-    this.#connecting = this.#connect()
+    void this.#connect()
     this.#loop = this.#run()
   }
 
@@ -250,7 +249,7 @@ class DefaultEventPublisher implements EventPublisher {
     this.#draining = false
     this.notify()
     await this.#nc?.close().catch(() => undefined)
-    await this.#connecting
+    // A first connection still being attempted (NATS never reached) is not awaited: `#connect` closes it when it lands.
     await drained
     this.#state = 'stopped'
   }

@@ -13,7 +13,7 @@ import type { EventEnvelope } from '@os2/kernel'
 import { verifyLedgerDir } from '@os2/kernel/node'
 import { eventStream, subscribeEvents } from '../../src/nats/index.ts'
 import type { StreamAlert } from '../../src/nats/index.ts'
-import { startNatsServer } from '../../src/nats-server.ts'
+import { freePort, startNatsServer } from '../../src/nats-server.ts'
 import type { NatsServerProcess } from '../../src/nats-server.ts'
 import { killNode, sample, spawnNode, until, writeConfig } from '../helpers/node-process.ts'
 import type { NodeProcess } from '../helpers/node-process.ts'
@@ -170,6 +170,25 @@ describe('os2-node', () => {
     expect(lines[0]?.node).toBe('m')
     const usage = await run(['events', '--cluster', 't'])
     expect(usage.code).toBe(2)
+  })
+
+  it('`os2-node` starts, works and stops cleanly while NATS is unreachable, reporting degraded_buffering', async () => {
+    const port = await freePort()
+    const node = spawnNode(writeConfig(dir, 'd', `cluster = "t"\nnode = "d"\ndata_dir = "${join(dir, 'd')}"\n[nats]\nservers = ["nats://127.0.0.1:${port}"]\n[attach]\noperators = ["${operator.peerId}"]\n[metrics]\naddress = "127.0.0.1:0"\n`))
+    running.push(node)
+    const client = await attach(node)
+    await grant(client)
+    await work(client, 5)
+    const ready = await http(node, '/readyz')
+    expect(ready.status).toBe(200)
+    expect(JSON.parse(ready.text)).toMatchObject({ checks: { nats: 'degraded_buffering' } })
+    const view = await client.call<{ ledger: { size: number } }>('view')
+    await until('the lag to show the backlog', async () => sample((await http(node, '/metrics')).text, 'os2_nats_publish_lag') === view.ledger.size)
+    const t0 = Date.now()
+    node.child.kill('SIGTERM')
+    expect((await node.exited).code).toBe(0)
+    expect(Date.now() - t0).toBeLessThan(20_000)
+    expect(await ledgerOnDisk('d')).toBe(view.ledger.size)
   })
 
   it('`os2-node` stops its components in reverse order on SIGTERM with the ledger flushed', async () => {
