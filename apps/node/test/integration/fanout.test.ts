@@ -89,10 +89,16 @@ describe('event fan-out over a real nats-server', () => {
     await kernel.close()
   })
 
-  it('`createEventPublisher()` loses and duplicates nothing when the NATS server stops and restarts under load', async () => {
+  it('`createEventPublisher()` loses and duplicates nothing, for stored and live consumers, when the NATS server stops and restarts under load', async () => {
     const kernel = await workloadKernel()
     const publisher = createEventPublisher({ ledger: kernel.ledger, logger }, { servers: [server.url], cluster: 'c3', node: 'a', window: 64 })
     await publisher.start()
+    // A live consumer follows the stream through the outage.
+    const live: number[] = []
+    const liveAlerts: StreamAlert[] = []
+    const follower = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 })
+    await until('the stream to exist', async () => publisher.status().published > 0)
+    const sub = await subscribeEvents(follower, { cluster: 'c3', nodes: ['a'], follow: true, onEvent: (_n, e) => { live.push(e.seq) }, onAlert: a => { liveAlerts.push(a) } })
     let writing = true
     const load = (async () => { while (writing) { await writeSome(kernel, 5); await new Promise(resolve => setTimeout(resolve, 1)) } })()
     await until('some events published', () => publisher.status().published > 50)
@@ -106,13 +112,18 @@ describe('event fan-out over a real nats-server', () => {
     await load
     await publisher.waitFor(kernel.ledger.size, 60_000)
     await publisher.stop()
+    await until('the live consumer to see every event', () => live.length >= kernel.ledger.size, 90_000)
+    await sub.stop()
+    await follower.close()
+    expect(liveAlerts).toEqual([])
+    expect(live).toEqual([...Array(kernel.ledger.size).keys()])
     const { events, alerts, duplicates } = await readAll('c3', 'a')
     expect(alerts).toEqual([])
     expect(duplicates).toBe(0)
     expect(events.length).toBe(kernel.ledger.size)
     expect(events.map(e => e.hash)).toEqual([...kernel.ledger.events()].map(e => e.hash))
     await kernel.close()
-  })
+  }, 300_000)
 
   it('`subscribeEvents()` raises an alert when a forged event diverges from the chain', async () => {
     const kernel = await workloadKernel()
