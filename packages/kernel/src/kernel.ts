@@ -26,7 +26,7 @@ import { checkGrant, getGrant, GRANT_SECTION, listGrants, VIOLATION_CODES } from
 import type { ViolationReason } from './capabilities/grants.ts'
 import { takeFromBucket } from './capabilities/rate-limit.ts'
 import type { BucketState } from './capabilities/rate-limit.ts'
-import { dependentsOf, getToken, putToken, TOKEN_SECTION, tokenState } from './scheduler/scheduler.ts'
+import { getToken, putToken, TOKEN_SECTION, tokenState } from './scheduler/scheduler.ts'
 import { RunQueue } from './scheduler/run-queue.ts'
 import type { QueueEntry } from './scheduler/scheduler.ts'
 import { KV_PREFIX, TokenRun } from './scheduler/token-run.ts'
@@ -626,7 +626,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   }
 
   #cascade (id: string): void {
-    for (const dep of dependentsOf(this.#state, id)) {
+    for (const dep of this.#queue.dependents(this.#state, id)) {
       const status = getToken(this.#state, dep)
       if (status === undefined || TERMINAL.has(status.state)) continue
       this.#failToken(status, new KernelError('DEPENDENCY_FAILED', `Token ${dep} cannot run: dependency ${id} did not complete`, { details: { dependency: id } }))

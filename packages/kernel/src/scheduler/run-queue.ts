@@ -20,15 +20,46 @@ interface Item { id: string, entry: QueueEntry }
  */
 export class RunQueue {
   readonly #buckets = new Map<number, Item[]>()
+  /** Queued tokens by the tokens they run after (for failure cascades without a queue scan). */
+  readonly #waiting = new Map<string, Map<string, Item>>()
   #synced: IMap<string, CanonicalValue> | undefined
 
   #rebuild (state: StateRoot): void {
     this.#buckets.clear()
+    this.#waiting.clear()
     const items: Item[] = []
     for (const [id, raw] of state.section(QUEUE_SECTION)) items.push({ id, entry: raw as unknown as QueueEntry })
     items.sort((a, b) => a.entry.order - b.entry.order)
-    for (const item of items) this.#bucket(item.entry.priority).push(item)
+    for (const item of items) {
+      this.#bucket(item.entry.priority).push(item)
+      this.#wait(item)
+    }
     this.#synced = state.section(QUEUE_SECTION)
+  }
+
+  #wait (item: Item): void {
+    for (const dep of item.entry.after) {
+      let w = this.#waiting.get(dep)
+      if (w === undefined) { w = new Map(); this.#waiting.set(dep, w) }
+      w.set(item.id, item)
+    }
+  }
+
+  #unwait (id: string, entry: QueueEntry): void {
+    for (const dep of entry.after) {
+      const w = this.#waiting.get(dep)
+      if (w === undefined) continue
+      w.delete(id)
+      if (w.size === 0) this.#waiting.delete(dep)
+    }
+  }
+
+  /** Queued tokens that (directly) run after `id`, in submission order: what `dependentsOf` returns, without scanning the queue. */
+  dependents (state: StateRoot, id: string): string[] {
+    if (this.#synced !== state.section(QUEUE_SECTION)) this.#rebuild(state)
+    const w = this.#waiting.get(id)
+    if (w === undefined) return []
+    return [...w.values()].sort((a, b) => a.entry.order - b.entry.order).map(item => item.id)
   }
 
   #bucket (priority: number): Item[] {
@@ -41,7 +72,9 @@ export class RunQueue {
   add (state: StateRoot, id: string, entry: QueueEntry): StateRoot {
     if (this.#synced !== state.section(QUEUE_SECTION)) this.#rebuild(state)
     const next = state.set(QUEUE_SECTION, id, entry as unknown as CanonicalValue)
-    this.#bucket(entry.priority).push({ id, entry })
+    const item = { id, entry }
+    this.#bucket(entry.priority).push(item)
+    this.#wait(item)
     this.#synced = next.section(QUEUE_SECTION)
     return next
   }
@@ -52,6 +85,7 @@ export class RunQueue {
     if (raw === undefined) return state
     if (this.#synced !== state.section(QUEUE_SECTION)) this.#rebuild(state)
     const entry = raw as unknown as QueueEntry
+    this.#unwait(id, entry)
     const bucket = this.#buckets.get(entry.priority)
     if (bucket !== undefined) {
       // The picked token is the first of its bucket: shift() drops it in O(1) (V8 trims the array's front).

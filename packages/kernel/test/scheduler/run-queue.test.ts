@@ -3,7 +3,7 @@ import { createSeededRng, createState } from '../../src/index.ts'
 import type { CanonicalValue } from '@os2/crypto'
 import type { StateRoot } from '../../src/index.ts'
 import { RunQueue } from '../../src/scheduler/run-queue.ts'
-import { pickNext, putToken } from '../../src/scheduler/scheduler.ts'
+import { dependentsOf, pickNext, putToken } from '../../src/scheduler/scheduler.ts'
 import type { TokenStatus } from '../../src/index.ts'
 
 function status (id: string, state: TokenStatus['state']): TokenStatus {
@@ -12,7 +12,7 @@ function status (id: string, state: TokenStatus['state']): TokenStatus {
 }
 
 describe('RunQueue', () => {
-  it('`pick()` chooses exactly what the full scan `pickNext()` chooses, through adds, removals and restores', () => {
+  it('`pick()` and `dependents()` match the full scans `pickNext()` and `dependentsOf()`, through adds, removals and restores', () => {
     const seed = Number(process.env.SEED ?? 77)
     const rng = createSeededRng(seed)
     const queue = new RunQueue()
@@ -40,6 +40,10 @@ describe('RunQueue', () => {
       } else if (r < 0.88) {
         // a state restored from elsewhere: the index must notice and rebuild
         state = createState().apply(state.entries().map(([s, k, v]) => [s, k, v as CanonicalValue] as const))
+      }
+      if (ids.length > 0 && step % 7 === 0) {
+        const dep = ids[rng.nextUint32() % ids.length] as string
+        expect(queue.dependents(state, dep), `SEED=${seed} step ${step}`).toEqual(dependentsOf(state, dep))
       }
       tick += rng.nextUint32() % 3
     }
