@@ -4,7 +4,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import type { Libp2p } from '@libp2p/interface'
 import type { Logger } from 'pino'
-import type { KernelHandle } from '@os2/kernel'
+import type { AnyCapabilityDescriptor, KernelHandle } from '@os2/kernel'
 import { dataDirPaths, initDataDir, checkDataDir, openDataDir } from '@os2/kernel/node'
 import { loadKeyPair } from '@os2/crypto'
 import { createPythonRuntime } from '@os2/sandbox'
@@ -30,6 +30,8 @@ export interface ProtocolContext {
   identity: NodeIdentity
   config: NodeConfig
   logger: Logger
+  /** The capability descriptors the kernel was opened with (replay over attach needs the same set). */
+  descriptors: readonly AnyCapabilityDescriptor[]
 }
 
 /** A libp2p protocol served by the node; the default list mounts `/os2/kernel/1.0.0`. */
@@ -72,9 +74,9 @@ export interface NodeDaemon {
 }
 
 /** The default protocol handlers: the attached shell's kernel protocol. */
-export const kernelProtocolHandler: ProtocolHandler = async ({ libp2p, kernel, config, logger }) => {
+export const kernelProtocolHandler: ProtocolHandler = async ({ libp2p, kernel, config, logger, descriptors }) => {
   const publicKey = (await import('@os2/kernel/node')).readDataDirPublicKey(config.data_dir)
-  const mounted = await mountKernelProtocol(libp2p, { kernel: kernel as never }, { operators: config.attach.operators, publicKey: await publicKey })
+  const mounted = await mountKernelProtocol(libp2p, { kernel: kernel as never }, { operators: config.attach.operators, publicKey: await publicKey, descriptors: [...descriptors] })
   logger.info({ protocol: '/os2/kernel/1.0.0' }, 'kernel protocol mounted')
   return { unmount: async () => { await mounted.unmount() } }
 }
@@ -91,6 +93,7 @@ class DefaultNodeDaemon implements NodeDaemon {
   #publisher: EventPublisher | undefined
   #http: HttpServer | undefined
   #identity: NodeIdentity | undefined
+  #descriptors: AnyCapabilityDescriptor[] = []
   #stopping: Promise<void> | undefined
 
   constructor (components: NodeDaemonComponents, config: NodeConfig) {
@@ -137,7 +140,8 @@ class DefaultNodeDaemon implements NodeDaemon {
         this.#identity = identity
         const python = createPythonRuntime({ dataDir: dir })
         const fed = createKernelFederation({ keyPair, storage: () => createFileStorage(dir) })
-        const opened = await openDataDir(dir, { descriptors: [...python.descriptors, ...fed.descriptors] }).catch(async (err: unknown) => { await python.close(); throw err })
+        this.#descriptors = [...python.descriptors, ...fed.descriptors]
+        const opened = await openDataDir(dir, { descriptors: this.#descriptors }).catch(async (err: unknown) => { await python.close(); throw err })
         const kernel = opened.kernel
         fed.attach(kernel)
         federation = fed
@@ -195,7 +199,7 @@ class DefaultNodeDaemon implements NodeDaemon {
           const mounted: Array<{ unmount(): Promise<void> }> = []
           try {
             for (const handler of this.#c.protocolHandlers ?? [kernelProtocolHandler]) {
-              mounted.push(await handler({ libp2p, kernel: this.kernel, identity: this.#identity as NodeIdentity, config, logger: this.#log }))
+              mounted.push(await handler({ libp2p, kernel: this.kernel, identity: this.#identity as NodeIdentity, config, logger: this.#log, descriptors: this.#descriptors }))
             }
           } catch (err) {
             await libp2p.stop()

@@ -97,5 +97,8 @@ describe('os2 --attach to os2-node', () => {
     expect(py.stdout).toBe('1024\n')
     const verify = await asOperator(['ledger-verify', '--json'])
     expect(verify.code, verify.stderr).toBe(0)
+    // Re-executing a ledger that holds a Python token needs the node's own descriptors on the server side.
+    const replay = await asOperator(['ledger-verify', '--replay', '--json'])
+    expect(replay.code, replay.stderr + replay.stdout).toBe(0)
   }, 240_000)
 })
