@@ -17,15 +17,19 @@ export type CanonicalValue =
  * canonicalize({ b: 1, a: [true, null] }) // '{"a":[true,null],"b":1}'
  */
 export function canonicalize (value: unknown): string {
-  return encode(value, '$')
+  const out = encode(value)
+  // The hot path carries no location; only a refusal pays for finding where it was.
+  if (out === undefined) throw unsupported(value)
+  return out
 }
 
-function encode (value: unknown, path: string): string {
+/** The canonical form of `value`, or `undefined` when something inside is not canonical JSON. */
+function encode (value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value)
     case 'number':
-      if (!Number.isFinite(value)) throw unsupported(path, String(value))
+      if (!Number.isFinite(value)) return undefined
       // ECMAScript Number::toString is exactly RFC 8785's number form; -0 becomes 0.
       return Object.is(value, -0) ? '0' : JSON.stringify(value)
     case 'boolean':
@@ -35,38 +39,81 @@ function encode (value: unknown, path: string): string {
       if (Array.isArray(value)) {
         let out = '['
         for (let i = 0; i < value.length; i++) {
-          const item: unknown = value[i]
-          if (item === undefined) throw unsupported(`${path}[${i}]`, 'undefined')
+          const item = encode(value[i])
+          if (item === undefined) return undefined
           if (i > 0) out += ','
-          out += encode(item, `${path}[${i}]`)
+          out += item
         }
         return out + ']'
       }
       const proto = Object.getPrototypeOf(value) as unknown
-      if (proto !== Object.prototype && proto !== null) {
-        throw unsupported(path, (value as object).constructor?.name ?? 'object')
-      }
+      if (proto !== Object.prototype && proto !== null) return undefined
       const record = value as Record<string, unknown>
       // Default sort compares UTF-16 code units, which is what RFC 8785 asks for.
       const keys = Object.keys(record).sort()
       let out = '{'
       let first = true
       for (const key of keys) {
-        const item = record[key]
-        if (item === undefined) continue
+        const member = record[key]
+        if (member === undefined) continue
+        const item = encode(member)
+        if (item === undefined) return undefined
         if (!first) out += ','
         first = false
-        out += JSON.stringify(key) + ':' + encode(item, `${path}.${key}`)
+        out += quoteKey(key) + ':' + item
       }
       return out + '}'
     }
     default:
-      throw unsupported(path, typeof value)
+      return undefined
   }
 }
 
-function unsupported (path: string, what: string): CryptoError {
+// Envelopes and payloads reuse a small set of member names; quoting each once saves an allocation per member.
+const quotedKeys = new Map<string, string>()
+function quoteKey (key: string): string {
+  let quoted = quotedKeys.get(key)
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key)
+    if (quotedKeys.size < 4096 && key.length <= 64) quotedKeys.set(key, quoted)
+  }
+  return quoted
+}
+
+/** Walks `value` again to name the first non-canonical place (the cold path). */
+function unsupported (value: unknown): CryptoError {
+  const [path, what] = findUnsupported(value, '$') ?? ['$', 'value']
   return new CryptoError('CANONICAL_UNSUPPORTED_VALUE', `Cannot canonicalize value at ${path}: ${what} is not canonical JSON`)
+}
+
+function findUnsupported (value: unknown, path: string): [string, string] | undefined {
+  switch (typeof value) {
+    case 'string': case 'boolean': return undefined
+    case 'number': return Number.isFinite(value) ? undefined : [path, String(value)]
+    case 'object': {
+      if (value === null) return undefined
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i]
+          if (item === undefined) return [`${path}[${i}]`, 'undefined']
+          const found = findUnsupported(item, `${path}[${i}]`)
+          if (found !== undefined) return found
+        }
+        return undefined
+      }
+      const proto = Object.getPrototypeOf(value) as unknown
+      if (proto !== Object.prototype && proto !== null) return [path, (value as object).constructor?.name ?? 'object']
+      for (const key of Object.keys(value).sort()) {
+        const member = (value as Record<string, unknown>)[key]
+        if (member === undefined) continue
+        const found = findUnsupported(member, `${path}.${key}`)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
+    default:
+      return [path, typeof value]
+  }
 }
 
 /** Canonical UTF-8 bytes of `value`. */
