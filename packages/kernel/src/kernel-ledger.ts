@@ -1,5 +1,6 @@
 import type { EventDraft, EventEnvelope, LedgerStorage } from './ledger/types.ts'
-import type { LedgerView } from './kernel-types.ts'
+import type { Signer } from '@os2/crypto'
+import type { LedgerView, SignedCheckpoint } from './kernel-types.ts'
 
 /** The ledger as the kernel drives it: synchronous in-memory append, durable `flush`. */
 export interface KernelLedger extends LedgerView {
@@ -12,6 +13,9 @@ export interface KernelLedger extends LedgerView {
   appendVerified?(envelope: EventEnvelope): EventEnvelope | undefined
   flush(): Promise<void>
   close?(): Promise<void>
+  /** Signs (size, root, tick) with the node key; written to storage once the events it covers are durable. Optional. */
+  checkpoint?(signer: Signer, tick: number): SignedCheckpoint
+  checkpoints?(): SignedCheckpoint[]
 }
 
 export interface OpenedLedger {

@@ -996,8 +996,21 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
 
   stateHash (): string { return this.#state.hash() }
 
+  /**
+   * A signed checkpoint of the head at every close, so a ledger cut cleanly at a
+   * record boundary is still caught by `verifyLedgerDir` (the checkpoint covers more events than remain).
+   */
+  #checkpointOnClose (): void {
+    const ledger = this.#ledger
+    if (this.#signer === undefined || ledger.checkpoint === undefined || this.#closed || ledger.size === 0) return
+    const last = ledger.checkpoints?.().at(-1)
+    if (last !== undefined && last.size >= ledger.size) return
+    ledger.checkpoint(this.#signer, this.#clock.now())
+  }
+
   async close (): Promise<void> {
     await this.#exclusive(async () => {
+      this.#checkpointOnClose()
       await this.#ledger.flush()
       this.#closed = true
       if (this.#ledger.close !== undefined) await this.#ledger.close()

@@ -1,4 +1,4 @@
-import { cp, readFile, truncate, writeFile } from 'node:fs/promises'
+import { cp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { encodeEnvelope, envelopeHash } from '@os2/kernel'
 import type { EventEnvelope } from '@os2/kernel'
@@ -125,6 +125,11 @@ describe('os2 ledger-verify', { timeout: 600_000 }, () => {
       events[i] = { ...e, hash: envelopeHash(e) }
     }
     const dir = await damaged(() => events.map(e => encodeEnvelope(e)).join('\n') + '\n')
+    // The node's signed checkpoint still holds the real root, so the chain check alone catches it…
+    const signed = await os2(['--data-dir', dir, 'ledger-verify'])
+    expect(signed.code, signed.stdout + signed.stderr).toBe(1)
+    // …and a forger who also deletes the checkpoints gets a chain that verifies, which only replay exposes.
+    await rm(join(dir, 'ledger', 'checkpoints.jsonl'), { force: true })
     expect((await os2(['--data-dir', dir, 'ledger-verify'])).code).toBe(0)
     const r = await os2(['--data-dir', dir, 'ledger-verify', '--replay'])
     expect(r.code).toBe(1)
