@@ -28,13 +28,15 @@ export function createKernelLedgerPort (kernel: RecordingKernel): KernelLedgerPo
   let firstError: unknown
   return {
     record (type, payload) {
-      const p = kernel.record(type, payload as Record<string, CanonicalValue>)
+      // Observe the outcome at once: a record that fails while an earlier one is
+      // still pending must not surface as an unhandled rejection.
+      const outcome = kernel.record(type, payload as Record<string, CanonicalValue>)
+        .then(() => undefined, (err: unknown) => ({ err }))
       tail = tail.then(async () => {
-        try {
-          await p
-        } catch (err) {
+        const failed = await outcome
+        if (failed !== undefined) {
           failures++
-          firstError ??= err
+          firstError ??= failed.err
         }
       })
     },
