@@ -73,6 +73,11 @@ export interface NodeDaemon {
   readonly metrics: NodeMetrics
 }
 
+/** Inbound attach connections accepted per second from one host (libp2p's default is 5). */
+export const ATTACH_CONNECTIONS_PER_SECOND = 100
+/** Attach connections that may be mid-handshake at once (libp2p's default is 10). */
+export const ATTACH_PENDING_CONNECTIONS = 64
+
 /** The default protocol handlers: the attached shell's kernel protocol. */
 export const kernelProtocolHandler: ProtocolHandler = async ({ libp2p, kernel, config, logger, descriptors }) => {
   const publicKey = (await import('@os2/kernel/node')).readDataDirPublicKey(config.data_dir)
@@ -190,6 +195,10 @@ class DefaultNodeDaemon implements NodeDaemon {
           const libp2p = await createLibp2p({
             privateKey: (this.#identity as NodeIdentity).libp2pKey,
             addresses: { listen: config.attach.listen },
+            // Every attached command is a new connection, and shells behind one NAT or
+            // port mapping share an address: libp2p's default of 5 inbound connections
+            // per second per host refuses a scripted loop of `os2 --attach` commands mid-handshake.
+            connectionManager: { inboundConnectionThreshold: ATTACH_CONNECTIONS_PER_SECOND, maxIncomingPendingConnections: ATTACH_PENDING_CONNECTIONS },
             transports: [tcp()],
             connectionEncrypters: [noise()],
             streamMuxers: [yamux()]

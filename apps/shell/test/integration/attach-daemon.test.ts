@@ -4,6 +4,8 @@ import type { ChildProcess } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { dialKernel } from '@os2/federation'
+import { loadShellIdentity } from '../../src/attach-backend.ts'
 import { json, os2, REPO, tempDir } from './harness.ts'
 
 /**
@@ -87,6 +89,15 @@ describe('os2 --attach to os2-node', () => {
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(/ATTACH_DENIED/)
   }, 180_000)
+
+  it('a burst of attached sessions from one host is served (libp2p alone refuses a sixth connection per second)', async () => {
+    const { libp2pKey } = await loadShellIdentity(opKey())
+    for (let i = 0; i < 12; i++) {
+      const client = await dialKernel(address, { privateKey: libp2pKey })
+      expect(client.hello.principal).toBeTruthy()
+      await client.close()
+    }
+  }, 120_000)
 
   it('snapshots and Python work attached to the daemon', async () => {
     const snap = await asOperator(['snapshot-create', '--label', 'attached', '--json'])
