@@ -3,22 +3,10 @@
  * It wires the real I/O and the node backend (lazy-loaded, so `--help` stays fast)
  * into `runCli` and exits with its code.
  */
+// libp2p (loaded only with --attach) needs Promise.withResolvers, which Node 20 lacks: first import.
+import '@os2/federation/polyfill'
 import { runCli } from './cli.ts'
 import type { ShellIO } from './shell-io.ts'
-
-// libp2p (loaded only with --attach) calls Promise.withResolvers, which Node 20 lacks.
-if (typeof Promise.withResolvers !== 'function') {
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value: function withResolvers<T> () {
-      let resolve!: (value: T | PromiseLike<T>) => void
-      let reject!: (reason?: unknown) => void
-      const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
-      return { promise, resolve, reject }
-    }
-  })
-}
 
 const controller = new AbortController()
 let interrupts = 0
