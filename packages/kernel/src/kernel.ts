@@ -190,7 +190,8 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       recordedNext: () => this.#recorded?.[this.#ledger.size],
       random: () => this.#rng.nextUint32(),
       wallClock: this.#wallClock,
-      maxPayloadBytes: this.genesis.limits.maxPayloadBytes
+      maxPayloadBytes: this.genesis.limits.maxPayloadBytes,
+      registry: this.registry
     }
   }
 

@@ -54,6 +54,17 @@ export interface CapabilityContext {
   snapshot(label?: string): void
   /** Checks that `scope` is covered by the grant; throws a capability violation otherwise. */
   checkScope(scope: InvocationScope): void
+  /**
+   * Invokes another capability inside this token, checked exactly as a
+   * top-level invocation: arguments parsed by its descriptor
+   * (`SCHEMA_VIOLATION`), a grant of the token's principal covering it and its
+   * scope (a capability violation otherwise), its rate limit, its cost charged
+   * to this token's budget. Its handler runs on this context with that grant
+   * (scope checks inside it use it); its writes, events and external results
+   * belong to this token, so replay reproduces them. Nests at most
+   * `MAX_INVOKE_DEPTH` deep.
+   */
+  invoke(capability: string, args: unknown): Promise<CanonicalValue>
 }
 
 /**

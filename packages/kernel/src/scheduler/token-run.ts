@@ -8,7 +8,10 @@ import type { Grant } from '../kernel-types.ts'
 import type { KernelToken } from '../protocol/schemas.ts'
 import type { StateRoot } from '../state/kernel-state.ts'
 import { EVENT_TYPES } from '../events.ts'
-import { scopeGap, VIOLATION_CODES } from '../capabilities/grants.ts'
+import { checkGrant, scopeGap, VIOLATION_CODES } from '../capabilities/grants.ts'
+import { takeFromBucket } from '../capabilities/rate-limit.ts'
+import type { BucketState } from '../capabilities/rate-limit.ts'
+import type { CapabilityRegistry } from '../capabilities/capability-registry.ts'
 import type { BudgetKind, CapabilityContext, InvocationScope } from '../capabilities/types.ts'
 
 export type Metered = Record<BudgetKind, number>
@@ -28,7 +31,12 @@ export interface TokenRunHooks {
   random(): number
   wallClock: WallClock | undefined
   maxPayloadBytes: number
+  /** The capabilities `invoke` can reach; without it nested invocation is refused. */
+  registry?: CapabilityRegistry
 }
+
+/** How deep `invoke` may nest (a capability invoking one that invokes another …). */
+export const MAX_INVOKE_DEPTH = 4
 
 export const KV_PREFIX = 'kv/'
 
@@ -60,7 +68,8 @@ export function violation (reason: keyof typeof VIOLATION_CODES, detail: string,
 export class TokenRun implements CapabilityContext {
   readonly token: KernelToken
   readonly ids: TokenEventIds
-  readonly grant: Grant
+  /** The grant of the invocation running now: the token's, or a nested invocation's while it runs. */
+  readonly #grants: Grant[]
   readonly used: Metered = { tokens: 0, memory: 0, network: 0, wallClockMs: 0 }
   readonly budget: Metered
   draft: StateRoot
@@ -75,12 +84,13 @@ export class TokenRun implements CapabilityContext {
   constructor (token: KernelToken, grant: Grant, budget: Metered, draft: StateRoot, hooks: TokenRunHooks) {
     this.token = token
     this.ids = { capability_id: token.capability, token_id: token.id }
-    this.grant = grant
+    this.#grants = [grant]
     this.budget = budget
     this.draft = draft
     this.#hooks = hooks
   }
 
+  get grant (): Grant { return this.#grants[this.#grants.length - 1] as Grant }
   get tick (): number { return this.#hooks.clock.now() }
   get maxPayloadBytes (): number { return this.#hooks.maxPayloadBytes }
 
@@ -193,6 +203,49 @@ export class TokenRun implements CapabilityContext {
   snapshot (label?: string): void {
     this.charge('tokens', 1)
     this.snapshotLabels.push(label ?? `token ${this.token.id}`)
+  }
+
+  async invoke (capability: string, args: unknown): Promise<CanonicalValue> {
+    if (this.halted !== undefined) throw this.halted
+    const registry = this.#hooks.registry
+    if (registry === undefined || !registry.has(capability)) throw new KernelError('UNKNOWN_CAPABILITY', `Unknown capability ${capability}: no descriptor has this id`)
+    if (this.#grants.length > MAX_INVOKE_DEPTH) {
+      throw new KernelError('CAPABILITY_DENIED', `Cannot invoke ${capability}: invocations nest at most ${MAX_INVOKE_DEPTH} deep`)
+    }
+    const descriptor = registry.get(capability)
+    const parsed = descriptor.args.safeParse(args)
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]
+      const where = issue === undefined || issue.path.length === 0 ? '' : ` at ${issue.path.join('.')}`
+      throw new KernelError('SCHEMA_VIOLATION', `Invalid arguments for ${capability}${where}: ${issue?.message ?? 'does not match the schema'}`)
+    }
+    const scope = descriptor.scope?.(parsed.data) ?? {}
+    const check = checkGrant(this.draft, this.token.principal, capability, scope, this.tick)
+    if (!check.ok) throw violation(check.reason, check.detail, check.grantId !== undefined ? { grantId: check.grantId } : {})
+    const limits = registry.limits(capability)
+    if (limits.rateLimit !== undefined) {
+      const taken = takeFromBucket(limits.rateLimit, this.draft.get('bucket', capability) as unknown as BucketState | undefined, this.tick)
+      if (taken === undefined) {
+        throw violation('rate_limited', `the ${capability} rate limit (${limits.rateLimit.capacity} per bucket, ${limits.rateLimit.refillPerTick} per tick) is exhausted at tick ${this.tick}`)
+      }
+      this.draft = this.draft.set('bucket', capability, taken as unknown as CanonicalValue)
+    }
+    const before = this.used.tokens
+    this.#grants.push(check.grant)
+    try {
+      this.charge('tokens', limits.cost)
+      const out = await descriptor.handler(parsed.data, this)
+      if (this.halted !== undefined) throw this.halted
+      return out ?? null
+    } finally {
+      this.#grants.pop()
+      // Counted like a top-level invocation, in the draft: kept only if the token completes.
+      const usage = this.draft.get('usage', capability) as { invocations: number, tokensCharged: number } | undefined
+      this.draft = this.draft.set('usage', capability, {
+        invocations: (usage?.invocations ?? 0) + 1,
+        tokensCharged: (usage?.tokensCharged ?? 0) + this.used.tokens - before
+      })
+    }
   }
 
   async external<T extends CanonicalValue> (name: string, fn: () => Promise<T> | T, options: { host?: string, timed?: boolean } = {}): Promise<T> {
