@@ -40,6 +40,7 @@ export {
   Id, CapabilityId, Budget, KernelToken, GrantScope, GrantSpec, SubmitToken, CancelToken, CreateSnapshot, ListSnapshots,
   GrantCapability, RevokeCapability, StreamEvents, ReplaySnapshot, KernelRequest, KernelResponse, REQUEST_TYPES
 } from './protocol/schemas.ts'
+export { jsonValue, isJsonValue, MAX_JSON_DEPTH } from './protocol/json-value.ts'
 
 export type { KernelComponents, KernelInit, KernelHandle } from './kernel.ts'
 export type { Clock } from './clock.ts'

@@ -1,11 +1,12 @@
 import { z } from 'zod'
 import type { CanonicalValue } from '@os2/crypto'
 import { defineCapability } from './types.ts'
+import { jsonValue } from '../protocol/json-value.ts'
 import type { AnyCapabilityDescriptor, CapabilityContext } from './types.ts'
 
-const Namespace = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'must be 1-128 chars of A-Z a-z 0-9 . _ : @ -')
+const Namespace = z.string().regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1-128 chars of A-Z a-z 0-9 . _ : @ -')
 const Key = z.string().min(1).max(512)
-const Json = z.json()
+const Json = jsonValue()
 
 const StateGetArgs = z.strictObject({ namespace: Namespace, key: Key })
 const StatePutArgs = z.strictObject({ namespace: Namespace, key: Key, value: Json })
