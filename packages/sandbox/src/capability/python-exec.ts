@@ -173,11 +173,18 @@ export function createPythonExecCapability (host: PythonHost): CapabilityDescrip
               const ints = Array.isArray(a.args) ? a.args.map(Number) : []
               return { ok: true, value: await live.callModule(name, String(a.export), ints) }
             }
-            default: {
-              const err = sandboxViolation(`python may not call ${capability}: no grant covers it from a script`, 'syscall_denied')
+            case 'python.exec': {
+              // A script cannot start another interpreter inside its own run.
+              const err = sandboxViolation('python may not call python.exec from a script', 'syscall_denied')
               denials.push(err)
               return { ok: false, error: { code: 'CAPABILITY_DENIED', message: err.message } }
             }
+            default:
+              // Any other capability (memory.*, …) is invoked as the token's
+              // principal, checked exactly as a top-level invocation; its
+              // external results are recorded in this token, so replay never
+              // re-applies them.
+              return { ok: true, value: await ctx.invoke(capability, raw ?? {}) }
           }
         } catch (err) {
           if (isKernelError(err)) {

@@ -77,6 +77,37 @@ def setup(config_json):
         def delete(self, key):
             invoke('kernel.state.delete', {'key': str(key)})
 
+    class Memory:
+        """Federated memories (key/value, episodic, vector) through the memory.* capabilities; the first argument is the namespace."""
+
+        def put(self, namespace, key, value):
+            return invoke('memory.kv.write', {'namespace': str(namespace), 'set': {str(key): value}})
+
+        def get(self, namespace, key, default=None):
+            found = invoke('memory.kv.get', {'namespace': str(namespace), 'key': str(key)})
+            return found.get('value') if found.get('found') else default
+
+        def keys(self, namespace):
+            return invoke('memory.kv.get', {'namespace': str(namespace)}).get('keys', [])
+
+        def delete(self, namespace, key):
+            return invoke('memory.kv.write', {'namespace': str(namespace), 'delete': [str(key)]})
+
+        def append(self, namespace, *events):
+            return invoke('memory.episodic.write', {'namespace': str(namespace), 'events': list(events)})
+
+        def events(self, namespace, start=0, limit=1000):
+            return invoke('memory.episodic.list', {'namespace': str(namespace), 'from': int(start), 'limit': int(limit)}).get('events', [])
+
+        def upsert(self, namespace, id, vector, metadata=None):
+            entry = {'id': str(id), 'vector': [float(x) for x in vector]}
+            if metadata is not None:
+                entry['metadata'] = metadata
+            return invoke('memory.vector.write', {'namespace': str(namespace), 'upsert': [entry]})
+
+        def search(self, namespace, query, k=5):
+            return invoke('memory.vector.search', {'namespace': str(namespace), 'query': [float(x) for x in query], 'k': int(k)}).get('hits', [])
+
     class FetchResponse:
         def __init__(self, value):
             self.status = int(value.get('status', 0))
@@ -123,6 +154,7 @@ def setup(config_json):
     os2.invoke = invoke
     os2.emit = emit
     os2.state = State()
+    os2.memory = Memory()
     os2.fetch = fetch
     os2.CapabilityError = CapabilityError
     sys.modules['os2'] = os2
