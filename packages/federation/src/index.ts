@@ -51,7 +51,7 @@ export type { TouchReport } from './policy/analyze-update.ts'
 export type { ReasonCode, VerdictRecord } from './policy/verdict.ts'
 export type { FederationLedger, MemoryLedger, RecordedEvent } from './ledger-port.ts'
 export type { ReplicaStorage } from './storage/replica-storage.ts'
-export type { FederationReplica, FederationReplicaComponents, FederationReplicaInit, BundleListener, WantListener, RevocationListener } from './replica.ts'
+export type { FederationReplica, FederationReplicaComponents, FederationReplicaInit, LocalWrite, BundleListener, WantListener, RevocationListener } from './replica.ts'
 export {
   mountKernelProtocol, dialKernel, createRemoteKernel, KERNEL_PROTOCOL, ATTACH_CAPABILITY, ATTACH_ERROR_CODES, AttachError, KERNEL_OPS
 } from './kernel-protocol/index.ts'

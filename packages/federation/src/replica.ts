@@ -1,11 +1,13 @@
 import * as Y from 'yjs'
 import { DEFAULT_MAX_BUNDLE_BYTES, encodeFederatedChange, parseFederatedChange, signFederatedChange, bundleUpdate } from './bundle/federated-change.ts'
+import { coalesceUpdates } from './bundle/coalesce-updates.ts'
 import { parseRevocation } from './bundle/revocation.ts'
 import { createMemoryStore } from './memory/memory-store.ts'
 import { memoryName } from './memory/memory-ref.ts'
 import { evaluateBundle } from './policy/policy.ts'
 import { scopeTouchesNamespace } from './policy/grant-book.ts'
 import { createNullStorage } from './storage/replica-storage.ts'
+import { FederationError } from './errors.ts'
 import type { FederatedChange } from './bundle/federated-change.ts'
 import type { Revocation } from './bundle/revocation.ts'
 import type { NodeIdentity } from './identity.ts'
@@ -31,6 +33,32 @@ export interface FederationReplicaInit {
   maxBundleBytes?: number
   /** Most out-of-order bundles held per origin (default 10,000). */
   maxHeldPerOrigin?: number
+  /**
+   * Most Yjs update bytes coalesced into one outgoing bundle (default 1 MiB,
+   * never more than fits `maxBundleBytes` once base64-encoded).
+   */
+  maxCoalesceBytes?: number
+  /**
+   * Longest a local write waits in the outbox while the send gate is closed,
+   * ms (default 20). With the gate open a write is sealed at once.
+   */
+  maxFlushDelayMs?: number
+}
+
+/**
+ * What a local write produced: its commit and the seq of the bundle that
+ * carries it (several writes may share one bundle, see `setSendGate`).
+ */
+export interface LocalWrite {
+  memory: string
+  /** Seq of the (possibly not yet sealed) bundle carrying this commit. */
+  seq: number
+  commit_id: string
+  /** This commit's Yjs update, base64. */
+  update: string
+  tick: number
+  /** The signed bundle, when the write was sealed at once (send gate open); else it is sealed by a later `flush()`. */
+  bundle: FederatedChange | undefined
 }
 
 /** Called with every bundle this replica accepted or originated, to push onwards. */
@@ -48,10 +76,24 @@ export interface FederationReplica {
   /** The memory documents (read them through the views; write only through `write`). */
   readonly memories: MemoryStore
   /**
-   * Applies `fn` to the memory in one Yjs transaction, commits it and signs a
-   * bundle for it; `undefined` when nothing changed.
+   * Applies `fn` to the memory in one Yjs transaction and commits it;
+   * `undefined` when nothing changed. The commit joins the outbox: while the
+   * send gate is open the outbox is sealed at once (one signed bundle for this
+   * write); while it is closed, consecutive writes to a memory coalesce into
+   * one bundle, sealed by `flush()` (the transport calls it when its sends
+   * complete) or after `maxFlushDelayMs`.
    */
-  write(ref: MemoryRef, fn: (doc: Y.Doc) => void): FederatedChange | undefined
+  write(ref: MemoryRef, fn: (doc: Y.Doc) => void): LocalWrite | undefined
+  /** Seals every write waiting in the outbox into signed bundles (one per memory run), journals and emits them. */
+  flush(): FederatedChange[]
+  /** Local commits waiting in the outbox. */
+  pending(): number
+  /**
+   * Sets the send gate (default: always open). While `ready()` is false,
+   * local writes wait in the outbox so a burst travels as few bundles
+   * (group commit); whoever closed the gate calls `flush()` when it opens.
+   */
+  setSendGate(ready: () => boolean): void
   /** Runs one incoming bundle (bytes from the network, or parsed) through policy. */
   receive(input: Uint8Array | FederatedChange, from?: string): VerdictRecord
   /** Learns a revocation (bytes or JSON); applied ones are persisted and relayed. */
@@ -72,6 +114,8 @@ export interface FederationReplica {
 }
 
 interface Accepted { id: string, signature: string, bytes: Uint8Array, accepted: boolean }
+/** Local commits waiting to be sealed into the bundle with seq `seq`. */
+interface Outgoing { memory: string, seq: number, grant: { id: string, version: number }, updates: Uint8Array[], bytes: number, tick: number }
 interface DepsHeld { bundle: FederatedChange, from: string | null, commitsAtAttempt: number }
 
 class DefaultFederationReplica implements FederationReplica {
@@ -92,6 +136,13 @@ class DefaultFederationReplica implements FederationReplica {
   private readonly heldVerified = new WeakSet<FederatedChange>()
   // Set when a bundle used up its seq (accepted, or refused for good): held ones may now proceed.
   private advanced = false
+  private readonly outbox: Outgoing[] = []
+  private readonly openByMemory = new Map<string, Outgoing>()
+  private pendingCommits = 0
+  private gate: () => boolean = () => true
+  private flushTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly maxCoalesceBytes: number
+  private readonly maxFlushDelayMs: number
 
   constructor (components: FederationReplicaComponents, init: FederationReplicaInit) {
     this.c = components
@@ -99,6 +150,9 @@ class DefaultFederationReplica implements FederationReplica {
     this.storage = components.storage ?? createNullStorage()
     this.maxBundleBytes = init.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES
     this.maxHeld = init.maxHeldPerOrigin ?? 10_000
+    // base64 grows 4/3; keep 4 KiB for the other fields.
+    this.maxCoalesceBytes = Math.max(1, Math.min(init.maxCoalesceBytes ?? 1024 * 1024, Math.floor((this.maxBundleBytes - 4096) * 3 / 4)))
+    this.maxFlushDelayMs = init.maxFlushDelayMs ?? 20
     this.ctx = {
       grants: components.grants,
       maxBundleBytes: this.maxBundleBytes,
@@ -144,27 +198,76 @@ class DefaultFederationReplica implements FederationReplica {
     return { id: 'none', version: 0 }
   }
 
-  write (ref: MemoryRef, fn: (doc: Y.Doc) => void): FederatedChange | undefined {
+  write (ref: MemoryRef, fn: (doc: Y.Doc) => void): LocalWrite | undefined {
     const name = memoryName(ref)
     const tick = this.c.clock.now()
     const commit = this.memories.write(name, { author: this.peerId, tick }, fn)
     if (commit === undefined) return undefined
     this.c.ledger.record('memory.commit', { memory: name, commit_id: commit.id, parents: commit.parents, author: commit.author, tick, update_hash: commit.updateHash })
+    const grant = this.grantFor(ref)
+    let out = this.openByMemory.get(name)
+    // A bundle relies on one grant and stays under the size bound: otherwise the next write opens a new one.
+    if (out !== undefined && (out.grant.id !== grant.id || out.grant.version !== grant.version || out.bytes + commit.update.length > this.maxCoalesceBytes)) {
+      this.openByMemory.delete(name)
+      out = undefined
+    }
+    if (out === undefined) {
+      out = { memory: name, seq: (this.log.get(this.peerId)?.length ?? 0) + this.outbox.length + 1, grant, updates: [], bytes: 0, tick }
+      this.outbox.push(out)
+      this.openByMemory.set(name, out)
+    }
+    out.updates.push(commit.update)
+    out.bytes += commit.update.length
+    out.tick = tick
+    this.pendingCommits++
+    const seq = out.seq
+    let bundle: FederatedChange | undefined
+    if (this.gate()) {
+      bundle = this.flush().find(b => b.seq === seq)
+    } else if (this.flushTimer === undefined) {
+      this.flushTimer = setTimeout(() => { this.flushTimer = undefined; this.flush() }, this.maxFlushDelayMs)
+      this.flushTimer.unref?.()
+    }
+    return { memory: name, seq, commit_id: commit.id, update: Buffer.from(commit.update).toString('base64'), tick, bundle }
+  }
+
+  flush (): FederatedChange[] {
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer)
+      this.flushTimer = undefined
+    }
+    const sealed: FederatedChange[] = []
+    if (this.outbox.length === 0) return sealed
+    const batch = this.outbox.splice(0)
+    this.openByMemory.clear()
+    this.pendingCommits = 0
     const own = this.logOf(this.peerId)
-    const bundle = signFederatedChange({
-      origin: this.peerId,
-      memory: name,
-      seq: own.length + 1,
-      update: commit.update,
-      grant: this.grantFor(ref),
-      ledger_head: this.c.ledger.head(),
-      tick
-    }, this.c.identity.keyPair)
-    const bytes = encodeFederatedChange(bundle)
-    this.storage.appendBundle(bytes, true)
-    own.push({ id: bundle.bundle_id, signature: bundle.signature, bytes, accepted: true })
-    for (const l of this.bundleListeners) l(bytes, bundle, null)
-    return bundle
+    for (const out of batch) {
+      if (out.seq !== own.length + 1) throw new FederationError('BUNDLE_INVALID', `Cannot seal bundle ${out.seq}: expected seq ${own.length + 1}`)
+      const bundle = signFederatedChange({
+        origin: this.peerId,
+        memory: out.memory,
+        seq: out.seq,
+        update: coalesceUpdates(out.updates),
+        grant: out.grant,
+        ledger_head: this.c.ledger.head(),
+        tick: out.tick
+      }, this.c.identity.keyPair)
+      const bytes = encodeFederatedChange(bundle)
+      this.storage.appendBundle(bytes, true)
+      own.push({ id: bundle.bundle_id, signature: bundle.signature, bytes, accepted: true })
+      sealed.push(bundle)
+      for (const l of this.bundleListeners) l(bytes, bundle, null)
+    }
+    return sealed
+  }
+
+  pending (): number {
+    return this.pendingCommits
+  }
+
+  setSendGate (ready: () => boolean): void {
+    this.gate = ready
   }
 
   receive (input: Uint8Array | FederatedChange, from?: string): VerdictRecord {
@@ -328,6 +431,7 @@ class DefaultFederationReplica implements FederationReplica {
   }
 
   close (): void {
+    this.flush()
     this.checkpoint()
     this.storage.close()
   }

@@ -140,6 +140,8 @@ class Libp2pFederationTransport implements FederationTransport {
         this.send(s, encodeFrame(FRAME.BUNDLE, bytes))
       }
     })
+    // Group commit: while a send is in flight, local writes wait in the replica's outbox; the pump flushes it once every send completed.
+    this.c.replica.setSendGate(() => !this.sending())
     this.c.replica.onWant((origin, fromSeq, from) => {
       const targets = from !== null && this.sessions.has(from) ? [this.sessions.get(from) as Session] : [...this.sessions.values()]
       for (const s of targets) this.want(s, origin, fromSeq)
@@ -224,6 +226,12 @@ class Libp2pFederationTransport implements FederationTransport {
     } finally {
       s.pumping = false
     }
+    if (this.c.replica.pending() > 0 && !this.sending()) this.c.replica.flush()
+  }
+
+  private sending (): boolean {
+    for (const s of this.sessions.values()) if (s.pumping) return true
+    return false
   }
 
   private async readLoop (stream: Stream, peer: PeerId): Promise<void> {
@@ -286,6 +294,7 @@ class Libp2pFederationTransport implements FederationTransport {
 
   async stop (): Promise<void> {
     if (this.timer !== undefined) clearInterval(this.timer)
+    this.c.replica.setSendGate(() => true)
     for (const key of [...this.sessions.keys()]) this.closeSession(key)
     await this.node?.stop()
   }

@@ -21,7 +21,7 @@ function pair (grants: FederationGrant[] = [grant('gA', A.peerId), grant('gX', X
 }
 
 function put (node: ReturnType<typeof testNode>, key: string, value: number, ns = 'notes'): FederatedChange {
-  const bundle = node.replica.write({ kind: 'kv', namespace: ns }, doc => { kvView(doc).set(key, value) })
+  const bundle = node.replica.write({ kind: 'kv', namespace: ns }, doc => { kvView(doc).set(key, value) })?.bundle
   if (bundle === undefined) throw new Error('expected a bundle')
   return bundle
 }
@@ -104,15 +104,15 @@ describe('bundle policy', () => {
 
   it('receive() rejects OUT_OF_SCOPE for a deletion from an append-only episodic log', () => {
     const { a, b } = pair()
-    const first = a.replica.write({ kind: 'episodic', namespace: 'log' }, doc => { episodicView(doc).append('e1') })
+    const first = a.replica.write({ kind: 'episodic', namespace: 'log' }, doc => { episodicView(doc).append('e1') })?.bundle
     if (first === undefined) throw new Error('expected a bundle')
     expect(b.replica.receive(encodeFederatedChange(first)).verdict).toBe('accepted')
-    const del = a.replica.write({ kind: 'episodic', namespace: 'log' }, doc => { doc.getArray('events').delete(0, 1) })
+    const del = a.replica.write({ kind: 'episodic', namespace: 'log' }, doc => { doc.getArray('events').delete(0, 1) })?.bundle
     if (del === undefined) throw new Error('expected a bundle')
     expect(b.replica.receive(encodeFederatedChange(del))).toMatchObject({ reason: 'OUT_OF_SCOPE' })
     expect(b.replica.memories.canonical('episodic:log')).toEqual(['e1'])
     // The refusal used up seq 2 and the scratch document was rolled back: a later append applies.
-    const next = a.replica.write({ kind: 'episodic', namespace: 'log' }, doc => { episodicView(doc).append('e2') })
+    const next = a.replica.write({ kind: 'episodic', namespace: 'log' }, doc => { episodicView(doc).append('e2') })?.bundle
     if (next === undefined) throw new Error('expected a bundle')
     expect(b.replica.receive(encodeFederatedChange(next))).toMatchObject({ verdict: 'accepted', seq: 3 })
     expect(b.replica.memories.canonical('episodic:log')).toEqual(['e1', 'e2'])
@@ -159,7 +159,7 @@ describe('bundle policy', () => {
     const x = testNode(X, [grant('gA', A.peerId), grant('gX', X.peerId)])
     const a1 = put(a, 'k', 1)
     x.replica.receive(encodeFederatedChange(a1))
-    const x1 = x.replica.write(notes, doc => { kvView(doc).delete('k'); kvView(doc).set('m', 2) })
+    const x1 = x.replica.write(notes, doc => { kvView(doc).delete('k'); kvView(doc).set('m', 2) })?.bundle
     if (x1 === undefined) throw new Error('expected a bundle')
     expect(b.replica.receive(encodeFederatedChange(x1))).toMatchObject({ verdict: 'held', reason: 'DEPS_HELD' })
     expect(b.replica.memories.canonicalAll()).toEqual({})
@@ -171,7 +171,7 @@ describe('bundle policy', () => {
 
   it('receive() rejects OVERSIZED bundles above the limit', () => {
     const { a, b } = pair(undefined, 600)
-    const bundle = a.replica.write(notes, doc => { kvView(doc).set('big', 'x'.repeat(2000)) })
+    const bundle = a.replica.write(notes, doc => { kvView(doc).set('big', 'x'.repeat(2000)) })?.bundle
     if (bundle === undefined) throw new Error('expected a bundle')
     expect(b.replica.receive(encodeFederatedChange(bundle))).toMatchObject({ verdict: 'rejected', reason: 'OVERSIZED' })
   })

@@ -45,7 +45,10 @@ function simulate (seed: number): void {
       if (seq > (mine[origin] ?? 0)) pull(i, j, origin, (mine[origin] ?? 0) + 1)
     }
   }
+  // Each node's send gate opens and closes at random: closed, writes coalesce in its outbox until a random flush.
+  const gateOpen = nodes.map(() => true)
   nodes.forEach((node, i) => {
+    node.replica.setSendGate(() => gateOpen[i] === true)
     node.replica.onBundle((bytes, bundle, from) => {
       if (from !== null || bundle.origin !== node.id.peerId) return
       for (let j = 0; j < n; j++) if (j !== i && up[i]?.[j] === true) inflight.push({ to: j, from: i, bytes })
@@ -63,7 +66,10 @@ function simulate (seed: number): void {
     const i = rng.int(n)
     const node = nodes[i]!
     node.tick.value += 1 + rng.int(3)
-    if (r < 0.35) {
+    if (r < 0.05) {
+      gateOpen[i] = !(gateOpen[i] ?? true)
+      if (gateOpen[i] === true || rng.next() < 0.3) node.replica.flush()
+    } else if (r < 0.35) {
       const kind = rng.int(5)
       if (kind === 0) node.replica.write({ kind: 'kv', namespace: 'k' }, doc => { kvView(doc).set(rng.pick(keys), rng.int(1000)) })
       else if (kind === 1) node.replica.write({ kind: 'kv', namespace: 'k' }, doc => { kvView(doc).delete(rng.pick(keys)) })
@@ -90,8 +96,9 @@ function simulate (seed: number): void {
     }
   }
 
-  // Heal: every link up, deliver everything in random order, anti-entropy until quiet.
+  // Heal: every link up, outboxes flushed, deliver everything in random order, anti-entropy until quiet.
   for (const row of up) row.fill(true)
+  for (const node of nodes) node.replica.flush()
   for (let round = 0; round < 200; round++) {
     while (inflight.length > 0) {
       const [m] = inflight.splice(rng.int(inflight.length), 1)

@@ -25,8 +25,8 @@ describe('createFileStorage()', () => {
     const a = testNode(A, grants)
     const b = testNode(B, grants, { storage: createFileStorage(dir) })
     b.replica.write({ kind: 'episodic', namespace: 'log' }, doc => { episodicView(doc).append({ n: 1 }) })
-    b.replica.receive(encodeFederatedChange(a.replica.write({ kind: 'kv', namespace: 'notes' }, doc => { kvView(doc).set('k', 1) })!))
-    b.replica.receive(encodeFederatedChange(a.replica.write({ kind: 'kv', namespace: 'secret' }, doc => { kvView(doc).set('s', 1) })!))
+    b.replica.receive(encodeFederatedChange(a.replica.write({ kind: 'kv', namespace: 'notes' }, doc => { kvView(doc).set('k', 1) })!.bundle!))
+    b.replica.receive(encodeFederatedChange(a.replica.write({ kind: 'kv', namespace: 'secret' }, doc => { kvView(doc).set('s', 1) })!.bundle!))
     const before = { fp: b.replica.memories.fingerprint(), vector: b.replica.vector(), commits: b.replica.memories.commits('kv:notes') }
     b.replica.close()
     expect(existsSync(join(dir, 'memories', 'kv', 'notes.ystate'))).toBe(true)
