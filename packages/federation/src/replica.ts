@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { DEFAULT_MAX_BUNDLE_BYTES, encodeFederatedChange, parseFederatedChange, signFederatedChange, bundleUpdate } from './bundle/federated-change.ts'
-import { coalesceUpdates } from './bundle/coalesce-updates.ts'
+import { coalesceUpdates, encodeLocalRun } from './bundle/coalesce-updates.ts'
 import { parseRevocation } from './bundle/revocation.ts'
 import { createMemoryStore } from './memory/memory-store.ts'
 import { memoryName } from './memory/memory-ref.ts'
@@ -9,6 +9,7 @@ import { scopeTouchesNamespace } from './policy/grant-book.ts'
 import { createNullStorage } from './storage/replica-storage.ts'
 import { FederationError } from './errors.ts'
 import type { FederatedChange } from './bundle/federated-change.ts'
+import type { LocalRun } from './bundle/coalesce-updates.ts'
 import type { Revocation } from './bundle/revocation.ts'
 import type { NodeIdentity } from './identity.ts'
 import type { FederationLedger } from './ledger-port.ts'
@@ -115,7 +116,7 @@ export interface FederationReplica {
 
 interface Accepted { id: string, signature: string, bytes: Uint8Array, accepted: boolean }
 /** Local commits waiting to be sealed into the bundle with seq `seq`. */
-interface Outgoing { memory: string, seq: number, grant: { id: string, version: number }, updates: Uint8Array[], bytes: number, tick: number }
+interface Outgoing { memory: string, seq: number, grant: { id: string, version: number }, updates: Uint8Array[], bytes: number, tick: number, run: LocalRun }
 interface DepsHeld { bundle: FederatedChange, from: string | null, commitsAtAttempt: number }
 
 class DefaultFederationReplica implements FederationReplica {
@@ -206,16 +207,17 @@ class DefaultFederationReplica implements FederationReplica {
     this.c.ledger.record('memory.commit', { memory: name, commit_id: commit.id, parents: commit.parents, author: commit.author, tick, update_hash: commit.updateHash })
     const grant = this.grantFor(ref)
     let out = this.openByMemory.get(name)
-    // A bundle relies on one grant and stays under the size bound: otherwise the next write opens a new one.
-    if (out !== undefined && (out.grant.id !== grant.id || out.grant.version !== grant.version || out.bytes + commit.update.length > this.maxCoalesceBytes)) {
-      this.openByMemory.delete(name)
+    // A bundle relies on one grant and stays under the size bound: otherwise the outbox is sealed and the write opens a new bundle.
+    if (out !== undefined && (out.grant.id !== grant.id || out.grant.version !== grant.version || out.bytes + commit.update.length > this.maxCoalesceBytes || out.run.client !== commit.client)) {
+      this.flush()
       out = undefined
     }
     if (out === undefined) {
-      out = { memory: name, seq: (this.log.get(this.peerId)?.length ?? 0) + this.outbox.length + 1, grant, updates: [], bytes: 0, tick }
+      out = { memory: name, seq: (this.log.get(this.peerId)?.length ?? 0) + this.outbox.length + 1, grant, updates: [], bytes: 0, tick, run: { client: commit.client, fromClock: commit.clockBefore, deletes: [] } }
       this.outbox.push(out)
       this.openByMemory.set(name, out)
     }
+    out.run.deletes.push(commit.deletes)
     out.updates.push(commit.update)
     out.bytes += commit.update.length
     out.tick = tick
@@ -248,7 +250,7 @@ class DefaultFederationReplica implements FederationReplica {
         origin: this.peerId,
         memory: out.memory,
         seq: out.seq,
-        update: coalesceUpdates(out.updates),
+        update: this.bundleUpdateOf(out),
         grant: out.grant,
         ledger_head: this.c.ledger.head(),
         tick: out.tick
@@ -260,6 +262,16 @@ class DefaultFederationReplica implements FederationReplica {
       for (const l of this.bundleListeners) l(bytes, bundle, null)
     }
     return sealed
+  }
+
+  // One update for the bundle's commits: each commit's own when alone; a long run is encoded from the document in one pass.
+  private bundleUpdateOf (out: Outgoing): Uint8Array {
+    if (out.updates.length === 1) return out.updates[0] as Uint8Array
+    if (out.updates.length >= 32) {
+      const encoded = encodeLocalRun(this.memories.doc(out.memory), out.run)
+      if (encoded !== undefined) return encoded
+    }
+    return coalesceUpdates(out.updates)
   }
 
   pending (): number {

@@ -6,6 +6,7 @@ import { createCommit } from './commit.ts'
 import { memoryName, parseMemoryName } from './memory-ref.ts'
 import { canonicalState } from './memory-views.ts'
 import type { Commit, CommitRecord } from './commit.ts'
+import type { DeleteSet } from '../bundle/coalesce-updates.ts'
 import type { MemoryRef } from './memory-ref.ts'
 
 /** The Yjs documents of one node, one per memory, with each memory's commit chain. */
@@ -18,7 +19,7 @@ export interface MemoryStore {
    * Runs `fn` against the memory's document in one Yjs transaction and records
    * the resulting update as a commit; `undefined` when `fn` changed nothing.
    */
-  write(ref: MemoryRef | string, meta: { author: string, tick: number }, fn: (doc: Y.Doc) => void): CommitRecord | undefined
+  write(ref: MemoryRef | string, meta: { author: string, tick: number }, fn: (doc: Y.Doc) => void): LocalCommit | undefined
   /** Applies an update that already passed policy and records it as a commit. */
   apply(ref: MemoryRef | string, update: Uint8Array, meta: { author: string, tick: number }): CommitRecord
   /** Applies many updates in one transaction (recovery), recording each as a commit. */
@@ -41,12 +42,23 @@ export interface MemoryStore {
 
 const LOCAL = Symbol('local-write')
 
+/** A local write's commit, with what a sender needs to encode a run of them as one update. */
+export interface LocalCommit extends CommitRecord {
+  /** The document's client id during the write. */
+  client: number
+  /** The client's clock before the write. */
+  clockBefore: number
+  /** What the write deleted. */
+  deletes: DeleteSet
+}
+
 interface MemoryEntry {
   name: string
   ref: MemoryRef
   doc: Y.Doc
   commits: CommitRecord[]
   captured: Uint8Array | undefined
+  capturedDeletes: DeleteSet | undefined
 }
 
 class DefaultMemoryStore implements MemoryStore {
@@ -61,9 +73,12 @@ class DefaultMemoryStore implements MemoryStore {
     let e = this.entries.get(name)
     if (e === undefined) {
       const doc = new Y.Doc({ gc: true })
-      const created: MemoryEntry = { name, ref: parseMemoryName(name), doc, commits: [], captured: undefined }
-      doc.on('update', (update: Uint8Array, origin: unknown) => {
-        if (origin === LOCAL) created.captured = update
+      const created: MemoryEntry = { name, ref: parseMemoryName(name), doc, commits: [], captured: undefined, capturedDeletes: undefined }
+      doc.on('update', (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction) => {
+        if (origin === LOCAL) {
+          created.captured = update
+          created.capturedDeletes = tr.deleteSet
+        }
       })
       this.entries.set(name, created)
       e = created
@@ -75,14 +90,18 @@ class DefaultMemoryStore implements MemoryStore {
     return this.entry(ref).doc
   }
 
-  write (ref: MemoryRef | string, meta: { author: string, tick: number }, fn: (doc: Y.Doc) => void): CommitRecord | undefined {
+  write (ref: MemoryRef | string, meta: { author: string, tick: number }, fn: (doc: Y.Doc) => void): LocalCommit | undefined {
     const e = this.entry(ref)
     e.captured = undefined
+    const client = e.doc.clientID
+    const clockBefore = Y.getState(e.doc.store, client)
     e.doc.transact(() => { fn(e.doc) }, LOCAL)
     const update = e.captured as Uint8Array | undefined
+    const deletes = e.capturedDeletes
     e.captured = undefined
-    if (update === undefined) return undefined
-    return this.record(e, update, meta)
+    e.capturedDeletes = undefined
+    if (update === undefined || deletes === undefined) return undefined
+    return { ...this.record(e, update, meta), client, clockBefore, deletes }
   }
 
   apply (ref: MemoryRef | string, update: Uint8Array, meta: { author: string, tick: number }): CommitRecord {
