@@ -154,8 +154,10 @@ await pool.close()
 }
 
 // ------------------------------------------------------ metering overhead
-// Same interpreter, same harness: exec_user alone (unmetered) vs begin +
-// exec_user + end (metered with PY_START + JUMP events).
+// Same interpreter: the script compiled by the plain compile() and exec'd
+// (unmetered) vs begin + exec_user + end, the session's path (compiled with
+// meter ticks at function entry and loop back-edges; compile time included
+// on both sides).
 async function metering (raw: { py: PyodideLike, loadMs: number }): Promise<void> {
 const FS = raw.py.FS
 const dev = FS.makedev(64, 0)
@@ -165,11 +167,13 @@ FS.mkdirTree('/session')
 const builtins = raw.py.pyimport('builtins')
 const types = raw.py.pyimport('types')
 const mod = (types.ModuleType as PyProxyLike)('_os2_bench_harness') as PyProxyLike
+;(builtins.exec as PyProxyLike)(readFileSync(join(childDir(), 'meter.py'), 'utf8'), mod.__dict__)
 ;(builtins.exec as PyProxyLike)(readFileSync(join(childDir(), 'harness.py'), 'utf8'), mod.__dict__)
+// The plain exec/compile, captured before setup() replaces the builtins.
+const plainExec = raw.py.runPython('(lambda c, e: lambda code: e(c(code, "<script>", "exec"), {"__name__": "__main__"}))(compile, exec)') as PyProxyLike
 const hooks = (mod.setup as PyProxyLike)(JSON.stringify({ seed: '1', epochNs: '0', outputLimitBytes: 1 << 20 })) as PyProxyLike
 const begin = hooks.get('begin')
 const execUser = hooks.get('exec_user')
-const meterOff = hooks.get('meter_off')
 const end = hooks.get('end')
 const scripts: Record<string, string> = {
   typical: `
@@ -202,15 +206,15 @@ for (const [name, code] of Object.entries(scripts)) {
   const unmetered: number[] = []
   const metered: number[] = []
   let units = 0
-  for (let i = 0; i < 7; i++) {
+  // Interleaved, 15 rounds, p50 of each: the machine is shared and noisy.
+  for (let i = 0; i < 15; i++) {
     let t = performance.now()
-    const e1 = execUser(code) as { destroy?: () => void } | undefined
+    plainExec(code)
     unmetered.push(performance.now() - t)
-    if (e1 !== undefined) throw new Error(`bench script ${name} failed`)
     t = performance.now()
     begin(1e12, '[]')
-    execUser(code)
-    meterOff()
+    const e1 = execUser(code) as { destroy?: () => void } | undefined
+    if (e1 !== undefined) throw new Error(`bench script ${name} failed`)
     const result = JSON.parse(end(undefined) as string) as { units: number, status: string }
     metered.push(performance.now() - t)
     units = result.units

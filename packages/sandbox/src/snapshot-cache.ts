@@ -18,7 +18,7 @@ export function defaultSnapshotDir (): string {
 export function snapshotFileName (): string {
   const h = createHash('sha256')
   h.update(pyodideVersion()).update('\0').update(process.version).update('\0')
-  for (const f of ['host.mjs', 'preload.py', 'harness.py']) h.update(readFileSync(join(childDir(), f))).update('\0')
+  for (const f of ['host.mjs', 'preload.py', 'meter.py', 'harness.py']) h.update(readFileSync(join(childDir(), f))).update('\0')
   return `pyodide-${pyodideVersion()}-${h.digest('hex').slice(0, 16)}.snap`
 }
 

@@ -1,12 +1,14 @@
 # The Python side of an OS2 sandbox session.
 #
 # Executed once per session by host.mjs, in a private namespace. `setup`
-# returns the hooks the host calls: begin/exec_user/end for each run,
-# request_stop (output cap) and harden (defence in depth before user code).
+# returns the hooks the host calls: begin/exec_user/end for each run and
+# harden (defence in depth before user code). make_meter and
+# make_instrumenter come from meter.py, which the host loads into the same
+# namespace first.
 #
-# Layout rule: the frame directly under user code (exec_user) must not reach
-# the metering state, so begin/end (which own it) are called by the host,
-# never from exec_user.
+# Layout rule: nothing the script can reach (exec_user, sys.stdout, the os2
+# module and their closures) may hold the meter's state: begin/end, which
+# own it, are held by the host only.
 
 
 def setup(config_json):
@@ -290,70 +292,39 @@ def setup(config_json):
     asyncio.events._set_running_loop(None)
 
     # ------------------------------------------------------------ metering
-    mon = sys.monitoring
-    E = mon.events
-    TOOL = 4
-    EVENTS = E.PY_START | E.JUMP
-    _set_events = mon.set_events
-
     class ResourceLimitExceeded(BaseException):
-        """Raised on every metered event once a run is over budget; catching it does not help."""
+        """Raised on every metered tick once a run is over budget; catching it does not help."""
 
-    m = {'units': 0, 'limit': 0, 'reason': None, 'stop_units': 0, 'running': False}
-    units = 0
-    limit = 0
-
-    def stop():
-        if m['reason'] is None:
-            m['reason'] = 'budget'
-            m['stop_units'] = units
-            channel_send({'t': 'stop', 'reason': 'budget', 'units': limit})
-        raise ResourceLimitExceeded(f'Unit budget of {limit} exhausted')
-
-    def on_start(code, offset):
-        nonlocal units
-        units += 1
-        if units > limit:
-            stop()
-
-    def on_jump(code, src, dst):
-        nonlocal units
-        units += 1
-        if units > limit:
-            stop()
-
-    mon.use_tool_id(TOOL, 'os2-meter')
-    mon.register_callback(TOOL, E.PY_START, on_start)
-    mon.register_callback(TOOL, E.JUMP, on_jump)
+    tick, meter_begin, meter_end, output_flag = make_meter(channel_send, ResourceLimitExceeded)  # noqa: F821 (meter.py)
+    _exec = exec
+    metered_compile, metered_exec, metered_eval, code_guard = make_instrumenter(tick, compile, exec, eval, sys._getframe)  # noqa: F821
+    # Everything compiled from here on is metered: the script, exec/eval
+    # strings, modules imported later (importlib and zipimport compile
+    # through builtins.compile). No .pyc is written (it could not hold the
+    # tick) and none is loaded (marshal.loads is refused once hardened).
+    builtins.compile, builtins.exec, builtins.eval = metered_compile, metered_exec, metered_eval
+    sys.dont_write_bytecode = True
 
     user_ns = {'__name__': '__main__', '__builtins__': builtins}
 
     def begin(budget, argv_json):
-        nonlocal units, limit
-        units = 0
-        limit = int(budget)
-        m['reason'] = None
-        m['running'] = True
         out_cap['used'] = 0
         out_cap['cut'] = False
         sys.argv = ['<script>'] + _loads(argv_json)
-        _set_events(TOOL, EVENTS)
-
-    _compile, _exec = compile, exec
+        meter_begin(budget)
 
     def exec_user(code):
         try:
-            _exec(_compile(code, '<script>', 'exec'), user_ns)
+            compiled = metered_compile(code, '<script>', 'exec')
+        except SyntaxError as e:
+            return e.with_traceback(None)
+        except BaseException as e:
+            return e
+        try:
+            _exec(compiled, user_ns)
         except BaseException as e:
             return e
         return None
-
-    def request_stop(reason):
-        nonlocal limit
-        if m['running'] and m['reason'] is None:
-            m['reason'] = reason
-            m['stop_units'] = units
-            limit = -1
 
     # Output cap, enforced where the GIL is held (the JS writer cannot call
     # back into Python): past the cap the text is cut and the run stopped.
@@ -381,7 +352,7 @@ def setup(config_json):
             out_cap['cut'] = True
             self._inner.flush()
             channel_send({'t': 'output_limit', 'limit': out_cap['limit']})
-            request_stop('output')
+            output_flag.append(1)
             return len(s)
 
         def flush(self):
@@ -426,16 +397,13 @@ def setup(config_json):
         return ''.join(traceback.format_exception(type(exc), exc, tb, limit=-64))
 
     def end(exc):
-        _set_events(TOOL, 0)
-        m['running'] = False
-        used = units
+        used, reason = meter_end()
         result = {'status': 'ok', 'units': used}
-        reason = m['reason']
         if reason == 'budget':
-            result = {'status': 'budget_exceeded', 'units': limit,
-                      'error': {'code': 'BUDGET_EXCEEDED', 'message': f'Unit budget of {limit} exhausted', 'pythonType': 'ResourceLimitExceeded'}}
+            result = {'status': 'budget_exceeded', 'units': used,
+                      'error': {'code': 'BUDGET_EXCEEDED', 'message': f'Unit budget of {used} exhausted', 'pythonType': 'ResourceLimitExceeded'}}
         elif reason == 'output':
-            result = {'status': 'budget_exceeded', 'units': m['stop_units'],
+            result = {'status': 'budget_exceeded', 'units': used,
                       'error': {'code': 'OUTPUT_LIMIT_EXCEEDED', 'message': 'Output limit exceeded: the run was stopped', 'pythonType': 'ResourceLimitExceeded'}}
         elif isinstance(exc, SystemExit) and exc.code in (None, 0):
             pass
@@ -472,7 +440,9 @@ def setup(config_json):
                         'os.chown', 'os.truncate', 'os.utime', 'os.chdir', 'os.chflags', 'os.setxattr', 'os.removexattr',
                         'shutil.rmtree', 'shutil.copyfile', 'shutil.copytree', 'shutil.move', 'os.mkfifo', 'os.mknod'})
     PATHS2 = frozenset({'os.rename', 'os.symlink', 'os.link'})
-    WATCH = PROCESS | NETWORK | INTROSPECTION | PATHS1 | PATHS2 | {'import'} | {'ctypes.dlopen', 'ctypes.dlsym', 'ctypes.cdata'}
+    CODE_MAKERS = frozenset({'compile', 'code.__new__', 'marshal.loads', 'marshal.load'})
+    WATCH = PROCESS | NETWORK | INTROSPECTION | PATHS1 | PATHS2 | CODE_MAKERS | {'import'} | {'ctypes.dlopen', 'ctypes.dlsym', 'ctypes.cdata'}
+    _getframe = sys._getframe
     _normpath, _join, _getcwd, _fsdecode = os.path.normpath, os.path.join, os.getcwd, os.fsdecode
 
     def allowed_path(p):
@@ -488,7 +458,14 @@ def setup(config_json):
     def audit(event, args):
         if event not in WATCH:
             return
-        if event == 'import':
+        if event in CODE_MAKERS:
+            # Code objects come only from the metering compiler; anything
+            # else (the real compile reached through a closure, code.replace,
+            # marshal, a rewired copy of the compiler) would run unmetered.
+            if not code_guard(event, _getframe(1)):
+                report('metering_tamper', f'{event} outside the metering compiler')
+                raise PermissionError(f'{event} is denied by the OS2 sandbox: code is compiled only through the metered compile()')
+        elif event == 'import':
             name = str(args[0])
             if name.split('.')[0] in BLOCKED:
                 report('forbidden_import', name)
@@ -536,24 +513,6 @@ def setup(config_json):
         sys.meta_path[:] = [f for f in sys.meta_path
                             if str(getattr(type(f), '__module__', '')).split('.')[0] not in BLOCKED
                             and str(getattr(f, '__module__', '')).split('.')[0] not in BLOCKED]
-        # Hide the metering tool from user code: a namespace like
-        # sys.monitoring whose calls refuse our tool id.
-        real = mon
-
-        def guard(fn):
-            def guarded(tool_id, *args):
-                if tool_id == TOOL:
-                    report('metering_tamper', f'sys.monitoring.{fn.__name__}({tool_id})')
-                    raise ValueError(f'Tool id {tool_id} is reserved by the OS2 sandbox')
-                return fn(tool_id, *args)
-            guarded.__name__ = fn.__name__
-            return guarded
-        fake = types.ModuleType('sys.monitoring')
-        for k in dir(real):
-            if not k.startswith('__'):
-                v = getattr(real, k)
-                setattr(fake, k, guard(v) if callable(v) and k not in ('events',) else v)
-        sys.monitoring = fake
         # Emscripten's subprocess refuses before the audit event fires; make
         # the attempt visible.
         import subprocess
@@ -572,6 +531,5 @@ def setup(config_json):
         'begin': begin,
         'exec_user': exec_user,
         'end': end,
-        'meter_off': functools.partial(_set_events, TOOL, 0),
         'harden': harden,
     }

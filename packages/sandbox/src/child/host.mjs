@@ -103,6 +103,7 @@ function harnessModule () {
     const builtins = py.pyimport('builtins')
     mod = types.ModuleType('_os2_harness')
     const dict = mod.__dict__
+    builtins.exec(fs.readFileSync(new URL('./meter.py', import.meta.url), 'utf8'), dict)
     builtins.exec(fs.readFileSync(new URL('./harness.py', import.meta.url), 'utf8'), dict)
     sys.modules.set('_os2_harness', mod)
     dict.destroy()
@@ -327,8 +328,7 @@ function init (msg) {
   session = {
     begin: hooks.get('begin'),
     execUser: hooks.get('exec_user'),
-    end: hooks.get('end'),
-    meterOff: hooks.get('meter_off')
+    end: hooks.get('end')
   }
   marks.setup = performance.now() - t0
   const harden = hooks.get('harden')
@@ -362,7 +362,6 @@ function run (msg) {
       // The stop was raised in the harness frame itself; end() reads why.
       exc = undefined
     }
-    session.meterOff()
     result = JSON.parse(session.end(exc ?? undefined))
     if (exc && typeof exc.destroy === 'function') exc.destroy()
   } catch (err) {
