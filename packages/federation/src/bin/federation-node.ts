@@ -83,10 +83,12 @@ async function handle (req: Req): Promise<unknown> {
     case 'kv.put':
       return replica.write({ kind: 'kv', namespace: ns }, doc => { kvView(doc).set(str(req.key), req.value as CanonicalValue) })?.seq ?? null
     case 'kv.putMany': {
+      // `perWrite` entries per write (one commit each), all writes issued in this turn; `spread` issues each write in its own event-loop turn.
       const entries = req.entries as Array<[string, CanonicalValue]>
-      const per = Number(req.perBundle ?? 1)
+      const per = Number(req.perWrite ?? 1)
       let last = null
       for (let i = 0; i < entries.length; i += per) {
+        if (req.spread === true && i > 0) await new Promise(r => setImmediate(r))
         last = replica.write({ kind: 'kv', namespace: ns }, doc => { const kv = kvView(doc); for (const [k, v] of entries.slice(i, i + per)) kv.set(k, v) })?.seq ?? last
       }
       return last

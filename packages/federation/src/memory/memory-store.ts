@@ -74,12 +74,6 @@ class DefaultMemoryStore implements MemoryStore {
     if (e === undefined) {
       const doc = new Y.Doc({ gc: true })
       const created: MemoryEntry = { name, ref: parseMemoryName(name), doc, commits: [], captured: undefined, capturedDeletes: undefined }
-      doc.on('update', (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction) => {
-        if (origin === LOCAL) {
-          created.captured = update
-          created.capturedDeletes = tr.deleteSet
-        }
-      })
       this.entries.set(name, created)
       e = created
     }
@@ -95,7 +89,18 @@ class DefaultMemoryStore implements MemoryStore {
     e.captured = undefined
     const client = e.doc.clientID
     const clockBefore = Y.getState(e.doc.store, client)
-    e.doc.transact(() => { fn(e.doc) }, LOCAL)
+    // Listen only around the local transaction: with no 'update' listener, Yjs does not re-encode remote updates it applies.
+    const capture = (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction): void => {
+      if (origin !== LOCAL) return
+      e.captured = update
+      e.capturedDeletes = tr.deleteSet
+    }
+    e.doc.on('update', capture)
+    try {
+      e.doc.transact(() => { fn(e.doc) }, LOCAL)
+    } finally {
+      e.doc.off('update', capture)
+    }
     const update = e.captured as Uint8Array | undefined
     const deletes = e.capturedDeletes
     e.captured = undefined

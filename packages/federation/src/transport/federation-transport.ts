@@ -73,6 +73,11 @@ interface Session {
   wants: Map<string, number>
   strikes: number
   closed: boolean
+  /** Highest own seq pushed to the peer, and the highest its vector acknowledged. */
+  pushed: number
+  acked: number
+  /** An acknowledgement (our vector) is scheduled for bundles read from this peer. */
+  ackDue: boolean
 }
 
 class Libp2pFederationTransport implements FederationTransport {
@@ -137,10 +142,12 @@ class Libp2pFederationTransport implements FederationTransport {
       for (const s of this.sessions.values()) {
         if ((s.known.get(bundle.origin) ?? 0) >= bundle.seq) continue
         s.known.set(bundle.origin, bundle.seq)
+        s.pushed = Math.max(s.pushed, bundle.seq)
         this.send(s, encodeFrame(FRAME.BUNDLE, bytes))
       }
     })
-    // Group commit: while a send is in flight, local writes wait in the replica's outbox; the pump flushes it once every send completed.
+    // Group commit (Nagle): while an own bundle is unacknowledged or a send is in flight, local writes
+    // wait in the replica's outbox; it is flushed when the last acknowledgement arrives or the sends complete.
     this.c.replica.setSendGate(() => !this.sending())
     this.c.replica.onWant((origin, fromSeq, from) => {
       const targets = from !== null && this.sessions.has(from) ? [this.sessions.get(from) as Session] : [...this.sessions.values()]
@@ -171,7 +178,7 @@ class Libp2pFederationTransport implements FederationTransport {
     const key = peer.toString()
     let s = this.sessions.get(key)
     if (s === undefined) {
-      s = { peer, out: undefined, opening: undefined, queue: [], pumping: false, known: new Map(), wants: new Map(), strikes: 0, closed: false }
+      s = { peer, out: undefined, opening: undefined, queue: [], pumping: false, known: new Map(), wants: new Map(), strikes: 0, closed: false, pushed: 0, acked: 0, ackDue: false }
       this.sessions.set(key, s)
       this.hello(s)
       for (const r of this.c.replica.revocations()) this.send(s, encodeFrame(FRAME.REVOCATION, canonicalize(r)))
@@ -226,12 +233,26 @@ class Libp2pFederationTransport implements FederationTransport {
     } finally {
       s.pumping = false
     }
-    if (this.c.replica.pending() > 0 && !this.sending()) this.c.replica.flush()
+    this.maybeFlush()
   }
 
   private sending (): boolean {
-    for (const s of this.sessions.values()) if (s.pumping) return true
+    for (const s of this.sessions.values()) if (s.pumping || s.acked < s.pushed) return true
     return false
+  }
+
+  private maybeFlush (): void {
+    if (this.c.replica.pending() > 0 && !this.sending()) this.c.replica.flush()
+  }
+
+  // Acknowledges bundles read from a peer with our vector, once per turn, after they were processed.
+  private ack (s: Session): void {
+    if (s.ackDue) return
+    s.ackDue = true
+    setImmediate(() => {
+      s.ackDue = false
+      this.hello(s)
+    })
   }
 
   private async readLoop (stream: Stream, peer: PeerId): Promise<void> {
@@ -248,13 +269,20 @@ class Libp2pFederationTransport implements FederationTransport {
         }
         const s = this.session(peer)
         switch (frame.type) {
-          case 'hello':
+          case 'hello': {
+            const mineAll = this.c.replica.vector()
             for (const [origin, seq] of Object.entries(frame.hello.vector)) {
               s.known.set(origin, Math.max(s.known.get(origin) ?? 0, seq))
-              const mine = this.c.replica.vector()[origin] ?? 0
+              const mine = mineAll[origin] ?? 0
               if (seq > mine) this.want(s, origin, mine + 1)
             }
+            const acked = frame.hello.vector[this.peerId] ?? 0
+            if (acked > s.acked) {
+              s.acked = acked
+              this.maybeFlush()
+            }
             break
+          }
           case 'want': {
             const { origin, from, max } = frame.want
             const items = this.c.replica.bundleRange(origin, from, Math.min(max, this.pullBatch))
@@ -264,6 +292,7 @@ class Libp2pFederationTransport implements FederationTransport {
           }
           case 'bundle': {
             const v = this.c.replica.receive(frame.bytes, key)
+            this.ack(s)
             if (v.origin !== null && v.seq !== null && v.reason !== 'SIGNATURE_INVALID') s.known.set(v.origin, Math.max(s.known.get(v.origin) ?? 0, v.seq))
             if (v.reason !== null && STRIKE_REASONS.has(v.reason) && ++s.strikes >= this.maxStrikes) {
               await this.drop(peer)
