@@ -25,8 +25,10 @@ export const NodeConfigSchema = z.object({
     servers: z.array(natsUrl).default([]),
     replicas: z.number().int().min(1).max(5).default(1),
     /** Events in flight before the publisher waits for acks. */
-    window: z.number().int().min(1).max(65_536).default(256)
-  }).strict().default({ servers: [], replicas: 1, window: 256 }),
+    window: z.number().int().min(1).max(65_536).default(256),
+    /** Other nodes whose event streams this node follows and re-verifies (its own is always watched). */
+    watch: z.array(name).default([])
+  }).strict().default({ servers: [], replicas: 1, window: 256, watch: [] }),
   attach: z.object({
     /** Where `/os2/kernel/1.0.0` listens for attached shells; empty: no attach. */
     listen: z.array(multiaddr).default(['/ip4/127.0.0.1/tcp/0']),

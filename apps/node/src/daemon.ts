@@ -21,6 +21,9 @@ import { createNodeMetrics } from './metrics.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { createEventPublisher } from './nats/event-publisher.ts'
 import type { EventPublisher } from './nats/event-publisher.ts'
+import { createStreamAlertRecorder } from './nats/stream-alerts.ts'
+import { createStreamWatcher } from './nats/stream-watcher.ts'
+import type { StreamWatcher, WatchedStream } from './nats/stream-watcher.ts'
 
 /** What a protocol handler gets to mount itself on the node. */
 export interface ProtocolContext {
@@ -55,6 +58,8 @@ export interface NodeStatus {
   attach: string[]
   metrics: string
   nats: ReturnType<EventPublisher['status']> | null
+  /** The event streams this node follows and re-verifies (its own and `nats.watch`). */
+  watching: WatchedStream[]
 }
 
 /**
@@ -96,6 +101,7 @@ class DefaultNodeDaemon implements NodeDaemon {
   #transport: FederationTransport | undefined
   #libp2p: Libp2p | undefined
   #publisher: EventPublisher | undefined
+  #watcher: StreamWatcher | undefined
   #http: HttpServer | undefined
   #identity: NodeIdentity | undefined
   #descriptors: AnyCapabilityDescriptor[] = []
@@ -222,8 +228,15 @@ class DefaultNodeDaemon implements NodeDaemon {
         })
       }
       if (config.nats.servers.length > 0) {
+        const kernel = this.kernel
+        const natsLog = this.#log.child({ component: 'nats' })
+        // Divergences seen by the publisher or by the node's own consumers become `alert` events in its ledger.
+        const alerts = createStreamAlertRecorder({ ledger: kernel.ledger, recordAlert: async payload => await kernel.recordAlert(payload), logger: natsLog }, { cluster: config.cluster })
+        const report = (alert: Parameters<typeof alerts.record>[0]): void => {
+          alerts.record(alert).catch((err: unknown) => { natsLog.error({ err, alert }, 'cannot record stream alert in the ledger') })
+        }
         await this.#step('nats publisher', async () => {
-          const publisher = createEventPublisher({ ledger: this.kernel.ledger, logger: this.#log.child({ component: 'nats' }) }, {
+          const publisher = createEventPublisher({ ledger: kernel.ledger, logger: natsLog, onDiverged: report }, {
             servers: config.nats.servers,
             cluster: config.cluster,
             node: config.node,
@@ -233,6 +246,17 @@ class DefaultNodeDaemon implements NodeDaemon {
           await publisher.start()
           this.#publisher = publisher
           return async () => { await publisher.stop() }
+        })
+        await this.#step('nats watcher', async () => {
+          const watcher = createStreamWatcher({ ledger: kernel.ledger, onAlert: report, logger: natsLog }, {
+            servers: config.nats.servers,
+            cluster: config.cluster,
+            node: config.node,
+            watch: config.nats.watch
+          })
+          await watcher.start()
+          this.#watcher = watcher
+          return async () => { await watcher.stop() }
         })
       }
       await this.#step('http', async () => {
@@ -303,7 +327,8 @@ class DefaultNodeDaemon implements NodeDaemon {
       federation: this.#transport?.addresses() ?? [],
       attach: this.#libp2p?.getMultiaddrs().map(String) ?? [],
       metrics: this.#http?.address ?? '',
-      nats: this.#publisher?.status() ?? null
+      nats: this.#publisher?.status() ?? null,
+      watching: this.#watcher?.streams() ?? []
     }
   }
 }

@@ -19,7 +19,7 @@ describe('parseNodeConfig()', () => {
     const c = parseNodeConfig(MINIMAL, '/etc/os2/node.toml')
     expect(c.cluster).toBe('dev')
     expect(c.federation.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
-    expect(c.nats).toEqual({ servers: [], replicas: 1, window: 256 })
+    expect(c.nats).toEqual({ servers: [], replicas: 1, window: 256, watch: [] })
     expect(c.metrics.address).toBe('127.0.0.1:9464')
   })
 
@@ -36,12 +36,14 @@ bootstrap = ["/ip4/10.0.0.2/tcp/4001/p2p/12D3KooWabc"]
 [nats]
 servers = ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]
 replicas = 3
+watch = ["n2", "n3"]
 [metrics]
 address = "0.0.0.0:9464"
 [log]
 level = "debug"
 `, 'node.toml')
     expect(c.nats.replicas).toBe(3)
+    expect(c.nats.watch).toEqual(['n2', 'n3'])
     expect(c.federation.bootstrap).toHaveLength(1)
     expect(c.log.level).toBe('debug')
   })
@@ -57,6 +59,12 @@ level = "debug"
     const err = failure(MINIMAL + '[nats]\nservers = ["nats://127.0.0.1:4222", "http://x"]\n')
     expect(err.field).toBe('nats.servers[1]')
     expect(err.message).toContain('nats.servers[1] must be a URL')
+  })
+
+  it('`parseNodeConfig()` names a watched node that cannot be a stream name', () => {
+    const err = failure(MINIMAL + '[nats]\nwatch = ["n2", "a.b"]\n')
+    expect(err.code).toBe('CONFIG_INVALID')
+    expect(err.field).toBe('nats.watch[1]')
   })
 
   it('`parseNodeConfig()` names an unknown field', () => {

@@ -5,10 +5,17 @@ import type { EventEnvelope } from '@os2/kernel'
 /** Why a consumer stopped trusting a node's stream. */
 export type DivergenceReason = 'unparsable' | 'hash_mismatch' | 'prev_hash_mismatch' | 'seq_gap'
 
+/**
+ * Why a stream was found diverged: a chain break, or (for a node reading its
+ * own stream) an event its ledger holds differently (`ledger_mismatch`) or
+ * does not hold at all (`stream_ahead`).
+ */
+export type StreamAlertReason = DivergenceReason | 'ledger_mismatch' | 'stream_ahead'
+
 /** Raised by a consumer when a node's stream does not continue its hash chain. */
 export interface StreamAlert {
   node: string
-  reason: DivergenceReason
+  reason: StreamAlertReason
   /** The ledger seq the consumer expected next. */
   seq: number
   /** Stream sequence of the offending message. */

@@ -5,6 +5,7 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
+import type { StreamAlert } from './chain-checker.ts'
 import { ensureEventStream } from './stream-setup.ts'
 import { eventStream, eventSubject, NODE_HEADER, SEQ_HEADER } from './subjects.ts'
 
@@ -19,6 +20,8 @@ export interface PublishedLedger {
 export interface EventPublisherComponents {
   ledger: PublishedLedger
   logger: Logger
+  /** Called once when the stream is found ahead of or different from the ledger (publishing stops). */
+  onDiverged?(alert: StreamAlert): void
 }
 
 export interface EventPublisherInit {
@@ -163,10 +166,15 @@ class DefaultEventPublisher implements EventPublisher {
     } else {
       const seq = Number(last.header.get(SEQ_HEADER))
       const local = this.#c.ledger.get(seq)
-      const hash = (JSON.parse(Buffer.from(last.data).toString('utf8')) as { hash?: string }).hash
+      let hash: string | undefined
+      try {
+        hash = (JSON.parse(Buffer.from(last.data).toString('utf8')) as { hash?: string } | null)?.hash
+      } catch { /* not an envelope: diverged below */ }
       if (local === undefined || local.hash !== hash) {
         this.#state = 'diverged'
-        this.#c.logger.error({ alert: 'stream_diverged', stream: this.#stream, seq, streamHash: hash, localHash: local?.hash ?? null }, `Stream ${this.#stream} holds event ${seq} that this ledger ${local === undefined ? 'does not have' : 'disagrees with'}; publishing stopped`)
+        const message = `Stream ${this.#stream} holds event ${seq} that this ledger ${local === undefined ? 'does not have' : 'disagrees with'}; publishing stopped`
+        this.#c.logger.error({ alert: 'stream_diverged', stream: this.#stream, seq, streamHash: hash, localHash: local?.hash ?? null }, message)
+        this.#c.onDiverged?.({ node: this.#init.node, reason: local === undefined ? 'stream_ahead' : 'ledger_mismatch', seq: Number.isSafeInteger(seq) ? seq : last.seq - 1, streamSeq: last.seq, message })
         return
       }
       this.#published = seq + 1

@@ -202,7 +202,7 @@ describe('os2-node', () => {
     expect(code).toBe(0)
     const started = node.lines.filter(l => typeof l.msg === 'string' && (l.msg as string).endsWith(' started')).map(l => l.component)
     const stopped = node.lines.filter(l => typeof l.msg === 'string' && (l.msg as string).endsWith(' stopped') && l.component !== undefined).map(l => l.component)
-    expect(started).toEqual(['kernel', 'metrics feed', 'federation', 'attach', 'nats publisher', 'http'])
+    expect(started).toEqual(['kernel', 'metrics feed', 'federation', 'attach', 'nats publisher', 'nats watcher', 'http'])
     expect(stopped).toEqual([...started].reverse())
     expect(node.lines.find(l => l.msg === 'ledger flushed')).toMatchObject({ ledgerSize: view.ledger.size, head: view.ledger.head })
     expect(await ledgerOnDisk('s')).toBe(view.ledger.size)
