@@ -77,18 +77,40 @@ const realBinding = process.binding
 process.binding = (name) => name === 'constants' ? { fs: fs.constants, os: {} } : realBinding.call(process, name)
 
 const started = performance.now()
+// Start-up work that does not depend on each other overlaps: the WASM
+// compile (V8 decodes and validates on background threads; functions are
+// compiled lazily on first call) and the snapshot read run while the main
+// thread imports and parses Pyodide's JS (pyodide.asm.mjs, 1.2 MB).
+const wasmBytes = fs.readFileSync(path.join(boot.pyodideDir, 'pyodide.asm.wasm'))
+const wasmModule = WebAssembly.compile(wasmBytes)
+wasmModule.catch(() => {}) // Pyodide's own instantiate reports a failure
+const snapshot = boot.mode !== 'make-snapshot' && boot.snapshotPath
+  ? fs.promises.readFile(boot.snapshotPath).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
+  : undefined
+const asmModule = import(path.join(boot.pyodideDir, 'pyodide.asm.mjs'))
 const { loadPyodide } = await import(path.join(boot.pyodideDir, 'pyodide.mjs'))
+const realInstantiate = WebAssembly.instantiate
+// Pyodide instantiates from the bytes it read itself; hand it the module
+// compiled above instead (once, for the file it is: same length).
+WebAssembly.instantiate = async function instantiate (source, imports) {
+  if (source instanceof WebAssembly.Module || source?.byteLength !== wasmBytes.byteLength) return await realInstantiate.call(WebAssembly, source, imports)
+  WebAssembly.instantiate = realInstantiate
+  const module = await wasmModule
+  return { module, instance: await realInstantiate.call(WebAssembly, module, imports) }
+}
 const phases = { import: performance.now() - started }
 const loadOptions = {
   indexURL: boot.pyodideDir + '/',
   env: { PYTHONHASHSEED: '0', HOME: '/home/pyodide', TZ: 'UTC', LANG: 'C.UTF-8' },
   stdout: () => {},
-  stderr: () => {}
+  stderr: () => {},
+  createPyodideModule: (await asmModule).default
 }
 if (boot.mode === 'make-snapshot') loadOptions._makeSnapshot = true
-else if (boot.snapshotPath) loadOptions._loadSnapshot = new Uint8Array(fs.readFileSync(boot.snapshotPath))
+else if (snapshot !== undefined) loadOptions._loadSnapshot = snapshot
 phases.read = performance.now() - started
 const py = await loadPyodide(loadOptions)
+WebAssembly.instantiate = realInstantiate
 phases.load = performance.now() - started
 
 /**
