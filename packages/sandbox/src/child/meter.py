@@ -58,30 +58,41 @@ def make_meter(send, ResourceLimitExceeded):
                                         else 'Output limit exceeded: the run was stopped')
         return SENT
 
-    def next_chunk():
-        # Called by the chain when the current chunk is used up. Must never
-        # raise: a chain drops a source that raises.
+    # The chain's source must never raise: a chain drops a source that
+    # raises, and a Python source can (RecursionError when the tick that
+    # needs a refill runs in the deepest allowed frame). So the source is a
+    # C-level popleft on a queue that always holds what comes next, and the
+    # Python refill is itself one of the chain's iterators: an exception
+    # from it propagates from that tick and the refill is retried on the
+    # next one.
+    queue = deque()
+
+    def refill():
         nonlocal left, issued, cur, exhausted, reason, stop_units
         if not running:
             cur = repeat(True, CHUNK)  # host or harness work between runs: free
-            return cur
+            queue.extend((cur, iter(refill, SENT)))
+            return SENT
         if output_flag and reason is None:
             reason = 'output'
             stop_units = issued
             left = 0
         if left > 0:
             n = CHUNK if left > CHUNK else left
+            cur = repeat(True, n)
+            queue.extend((cur, iter(refill, SENT)))
             left -= n
             issued += n
-            cur = repeat(True, n)
-            return cur
+            return SENT
         if reason is None:
             reason = 'budget'
         exhausted = True
         cur = EMPTY
-        return iter(over, SENT)
+        queue.extend((iter(over, SENT), iter(refill, SENT)))
+        return SENT
 
-    tick = chain.from_iterable(iter(next_chunk, SENT))
+    queue.append(iter(refill, SENT))
+    tick = chain.from_iterable(iter(queue.popleft, None))
 
     def begin(units_budget):
         nonlocal left, issued, budget, running, exhausted, stopped, reason, stop_units

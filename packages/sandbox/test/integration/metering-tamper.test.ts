@@ -93,6 +93,35 @@ describe('metering tamper suite', () => {
     expect(r.stdout).toBe('[]\n')
   })
 
+  it('run() keeps metering after recursion errors at every depth alignment of the counter\'s refills', async () => {
+    // Each round costs the same X ticks (the recursion to the limit plus
+    // `pad`); with X odd (one of the two pads), 1,030 rounds put a refill
+    // of the counter (every 1,024 ticks) on the deepest frame, where the
+    // refill's own call would hit the recursion limit. The meter must
+    // survive it and still stop the final loop at the budget.
+    const sandbox = await pool.acquire({ syscalls: fakeKernel().handler }, { ...baseInit, unitBudget: 5_000_000, wallClockMs: 60_000 })
+    try {
+      const r = await sandbox.run([
+        'def down():',
+        '    down()',
+        'for pad in (0, 1):',
+        '    for i in range(1030):',
+        '        for _ in range(pad):',
+        '            pass',
+        '        try:',
+        '            down()',
+        '        except RecursionError:',
+        '            pass',
+        'while True:',
+        '    pass'
+      ].join('\n'))
+      expect(r.error?.code).toBe('BUDGET_EXCEEDED')
+      expect(r.units).toBe(5_000_000)
+    } finally {
+      await sandbox.close()
+    }
+  })
+
   it('run() meters code from exec, eval, lambdas, comprehensions and generator expressions', async () => {
     for (const code of [
       'exec("while True: pass")',
