@@ -1,4 +1,5 @@
 import { canonicalize, sha256Hex, ZERO_HASH } from '@os2/crypto'
+import { isCanonicalLine, lineBodyHash } from './canonical-line.ts'
 import { encodeEnvelopeBody, envelopeShapeError, hasExactEnvelopeKeys, spliceHash } from './envelope.ts'
 import type { EventEnvelope, VerifyFailure, VerifyResult } from './types.ts'
 
@@ -55,6 +56,16 @@ export class ChainVerifier {
     const envelope = value as EventEnvelope
     const hash = envelope.hash
     const exact = hasExactEnvelopeKeys(envelope)
+    if (exact && isCanonicalLine(line, envelope)) {
+      // The line is canonical: the body the hash covers is the line without its hash member,
+      // so it is hashed as read instead of being encoded again (the same checks, in the same order).
+      const computed = lineBodyHash(line, hash)
+      if (computed !== undefined) {
+        if (!this.#check(envelope, computed, hash)) return undefined
+        this.#commit(hash)
+        return envelope
+      }
+    }
     const canonicalBody = encodeEnvelopeBody(envelope, exact)
     if (!this.#check(envelope, sha256Hex(canonicalBody), hash)) return undefined
     const expected = exact ? spliceHash(canonicalBody, hash) : canonicalize(envelope)
