@@ -229,7 +229,7 @@ for i in range(300000):
   recursive_calls: `
 def fib(n):
     return n if n < 2 else fib(n - 1) + fib(n - 2)
-fib(21)
+fib(23)
 `
 }
 const ratios: Record<string, number> = {}
