@@ -59,6 +59,8 @@ interface MemoryEntry {
   commits: CommitRecord[]
   captured: Uint8Array | undefined
   capturedDeletes: DeleteSet | undefined
+  /** The 'update' listener attached only around local transactions. */
+  capture: (update: Uint8Array, origin: unknown, doc: Y.Doc, tr: Y.Transaction) => void
 }
 
 class DefaultMemoryStore implements MemoryStore {
@@ -69,11 +71,21 @@ class DefaultMemoryStore implements MemoryStore {
   }
 
   private entry (ref: MemoryRef | string): MemoryEntry {
+    // A known name needs no parsing: only names that passed validation are ever stored.
+    if (typeof ref === 'string') {
+      const known = this.entries.get(ref)
+      if (known !== undefined) return known
+    }
     const name = typeof ref === 'string' ? memoryName(parseMemoryName(ref)) : memoryName(ref)
     let e = this.entries.get(name)
     if (e === undefined) {
       const doc = new Y.Doc({ gc: true })
-      const created: MemoryEntry = { name, ref: parseMemoryName(name), doc, commits: [], captured: undefined, capturedDeletes: undefined }
+      const created: MemoryEntry = { name, ref: parseMemoryName(name), doc, commits: [], captured: undefined, capturedDeletes: undefined, capture: () => {} }
+      created.capture = (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction): void => {
+        if (origin !== LOCAL) return
+        created.captured = update
+        created.capturedDeletes = tr.deleteSet
+      }
       this.entries.set(name, created)
       e = created
     }
@@ -90,16 +102,11 @@ class DefaultMemoryStore implements MemoryStore {
     const client = e.doc.clientID
     const clockBefore = Y.getState(e.doc.store, client)
     // Listen only around the local transaction: with no 'update' listener, Yjs does not re-encode remote updates it applies.
-    const capture = (update: Uint8Array, origin: unknown, _doc: Y.Doc, tr: Y.Transaction): void => {
-      if (origin !== LOCAL) return
-      e.captured = update
-      e.capturedDeletes = tr.deleteSet
-    }
-    e.doc.on('update', capture)
+    e.doc.on('update', e.capture)
     try {
       e.doc.transact(() => { fn(e.doc) }, LOCAL)
     } finally {
-      e.doc.off('update', capture)
+      e.doc.off('update', e.capture)
     }
     const update = e.captured as Uint8Array | undefined
     const deletes = e.capturedDeletes

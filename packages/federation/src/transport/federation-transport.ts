@@ -33,6 +33,12 @@ export interface FederationTransportInit {
   maxStrikes?: number
   /** How long a dropped peer stays banned, ms. Default 10,000. */
   banMs?: number
+  /**
+   * A local write this soon after an own bundle was pushed, ms, is part of a
+   * burst: it waits in the outbox until the peers answer a SYNC (default 2).
+   * Writes further apart are sealed and pushed at once.
+   */
+  burstWindowMs?: number
 }
 
 export interface PeerStatus {
@@ -73,11 +79,10 @@ interface Session {
   wants: Map<string, number>
   strikes: number
   closed: boolean
-  /** Highest own seq pushed to the peer, and the highest its vector acknowledged. */
+  /** Highest own seq pushed to the peer; the highest its vector acknowledged; the seq a SYNC is waiting to see acknowledged (0: none). */
   pushed: number
   acked: number
-  /** An acknowledgement (our vector) is scheduled for bundles read from this peer. */
-  ackDue: boolean
+  syncing: number
 }
 
 class Libp2pFederationTransport implements FederationTransport {
@@ -96,6 +101,8 @@ class Libp2pFederationTransport implements FederationTransport {
   private readonly sessions = new Map<string, Session>()
   private readonly banned = new Map<string, number>()
   private blocked = false
+  private lastPush = Number.NEGATIVE_INFINITY
+  private readonly burstWindowMs: number
   private counters = { framesIn: 0, framesOut: 0, dropped: 0 }
 
   constructor (components: FederationTransportComponents, init: FederationTransportInit) {
@@ -109,6 +116,7 @@ class Libp2pFederationTransport implements FederationTransport {
     this.pullBatch = init.pullBatch ?? 1024
     this.maxStrikes = init.maxStrikes ?? 16
     this.banMs = init.banMs ?? 10_000
+    this.burstWindowMs = init.burstWindowMs ?? 2
   }
 
   async start (): Promise<void> {
@@ -143,12 +151,13 @@ class Libp2pFederationTransport implements FederationTransport {
         if ((s.known.get(bundle.origin) ?? 0) >= bundle.seq) continue
         s.known.set(bundle.origin, bundle.seq)
         s.pushed = Math.max(s.pushed, bundle.seq)
+        this.lastPush = performance.now()
         this.send(s, encodeFrame(FRAME.BUNDLE, bytes))
       }
     })
-    // Group commit (Nagle): while an own bundle is unacknowledged or a send is in flight, local writes
-    // wait in the replica's outbox; it is flushed when the last acknowledgement arrives or the sends complete.
-    this.c.replica.setSendGate(() => !this.sending())
+    // Group commit (Nagle): a write right after a push (a burst) waits in the replica's outbox while the
+    // peers catch up (a SYNC answered by their vector) or a send is in flight; the outbox is flushed then.
+    this.c.replica.setSendGate(() => this.gateOpen())
     this.c.replica.onWant((origin, fromSeq, from) => {
       const targets = from !== null && this.sessions.has(from) ? [this.sessions.get(from) as Session] : [...this.sessions.values()]
       for (const s of targets) this.want(s, origin, fromSeq)
@@ -178,7 +187,7 @@ class Libp2pFederationTransport implements FederationTransport {
     const key = peer.toString()
     let s = this.sessions.get(key)
     if (s === undefined) {
-      s = { peer, out: undefined, opening: undefined, queue: [], pumping: false, known: new Map(), wants: new Map(), strikes: 0, closed: false, pushed: 0, acked: 0, ackDue: false }
+      s = { peer, out: undefined, opening: undefined, queue: [], pumping: false, known: new Map(), wants: new Map(), strikes: 0, closed: false, pushed: 0, acked: 0, syncing: 0 }
       this.sessions.set(key, s)
       this.hello(s)
       for (const r of this.c.replica.revocations()) this.send(s, encodeFrame(FRAME.REVOCATION, canonicalize(r)))
@@ -237,22 +246,25 @@ class Libp2pFederationTransport implements FederationTransport {
   }
 
   private sending (): boolean {
-    for (const s of this.sessions.values()) if (s.pumping || s.acked < s.pushed) return true
+    for (const s of this.sessions.values()) if (s.pumping || s.acked < s.syncing) return true
     return false
+  }
+
+  // Open unless a send is in flight or a write follows a push within the burst window: then every peer
+  // behind on our bundles is asked for its vector (SYNC), and writes coalesce until they answer.
+  private gateOpen (): boolean {
+    if (this.sending()) return false
+    if (performance.now() - this.lastPush >= this.burstWindowMs) return true
+    for (const s of this.sessions.values()) {
+      if (s.acked >= s.pushed) continue
+      s.syncing = s.pushed
+      this.send(s, encodeFrame(FRAME.SYNC, ''))
+    }
+    return !this.sending()
   }
 
   private maybeFlush (): void {
     if (this.c.replica.pending() > 0 && !this.sending()) this.c.replica.flush()
-  }
-
-  // Acknowledges bundles read from a peer with our vector, once per turn, after they were processed.
-  private ack (s: Session): void {
-    if (s.ackDue) return
-    s.ackDue = true
-    setImmediate(() => {
-      s.ackDue = false
-      this.hello(s)
-    })
   }
 
   private async readLoop (stream: Stream, peer: PeerId): Promise<void> {
@@ -277,10 +289,9 @@ class Libp2pFederationTransport implements FederationTransport {
               if (seq > mine) this.want(s, origin, mine + 1)
             }
             const acked = frame.hello.vector[this.peerId] ?? 0
-            if (acked > s.acked) {
-              s.acked = acked
-              this.maybeFlush()
-            }
+            if (acked > s.acked) s.acked = acked
+            if (s.syncing !== 0 && s.acked >= s.syncing) s.syncing = 0
+            this.maybeFlush()
             break
           }
           case 'want': {
@@ -292,7 +303,6 @@ class Libp2pFederationTransport implements FederationTransport {
           }
           case 'bundle': {
             const v = this.c.replica.receive(frame.bytes, key)
-            this.ack(s)
             if (v.origin !== null && v.seq !== null && v.reason !== 'SIGNATURE_INVALID') s.known.set(v.origin, Math.max(s.known.get(v.origin) ?? 0, v.seq))
             if (v.reason !== null && STRIKE_REASONS.has(v.reason) && ++s.strikes >= this.maxStrikes) {
               await this.drop(peer)
@@ -300,6 +310,10 @@ class Libp2pFederationTransport implements FederationTransport {
             }
             break
           }
+          case 'sync':
+            // Everything this peer sent before has been processed: answer with our vector.
+            this.hello(s)
+            break
           case 'revocation':
             if (this.c.replica.receiveRevocation(frame.bytes, key) === 'malformed' && ++s.strikes >= this.maxStrikes) {
               await this.drop(peer)

@@ -12,7 +12,9 @@ export const FRAME = {
   /** A `FederatedChange`, canonical JSON bytes. */
   BUNDLE: 3,
   /** A signed revocation, JSON bytes. */
-  REVOCATION: 4
+  REVOCATION: 4,
+  /** Empty: answer with a HELLO once every frame sent before this one is processed (group commit on the sender). */
+  SYNC: 5
 } as const
 
 const Origin = z.string().min(1).max(128)
@@ -37,6 +39,7 @@ export type Frame =
   | { type: 'want', want: Want }
   | { type: 'bundle', bytes: Uint8Array }
   | { type: 'revocation', bytes: Uint8Array }
+  | { type: 'sync' }
 
 /** Decodes one frame; `undefined` when it is garbage (unknown type, bad JSON, bad shape). */
 export function decodeFrame (frame: Uint8Array): Frame | undefined {
@@ -62,6 +65,8 @@ export function decodeFrame (frame: Uint8Array): Frame | undefined {
       return { type: 'bundle', bytes: body }
     case FRAME.REVOCATION:
       return { type: 'revocation', bytes: body }
+    case FRAME.SYNC:
+      return body.length === 0 ? { type: 'sync' } : undefined
     default:
       return undefined
   }

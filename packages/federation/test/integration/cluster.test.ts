@@ -79,6 +79,21 @@ describe('three federation nodes in separate processes', () => {
     }
   })
 
+  it('coalesce 2,000 single writes issued one per event-loop turn into far fewer bundles, with every entry on every node', async () => {
+    const a = node(0)
+    const origin = a.spec.identity.peerId
+    const before = (await a.request<{ vector: Record<string, number> }>('status')).vector[origin] ?? 0
+    const entries = Array.from({ length: 2000 }, (_, i) => [`one-${i}`, i])
+    const seq = await a.request<number>('kv.putMany', { namespace: 'burst', entries, perWrite: 1, spread: true })
+    await Promise.all([node(1), node(2)].map(async n => await n.request('waitVector', { origin, seq, timeoutMs: 60_000 })))
+    expect(seq - before).toBeLessThan(500)
+    for (const n of [node(1), node(2)]) {
+      const state = await n.state()
+      expect(Object.keys(state.memories['kv:burst'] as object)).toHaveLength(2000)
+    }
+    await waitFor('convergence', async () => await converged(cluster.nodes))
+  })
+
   it('converge with nothing lost after a partition heals', async () => {
     const c = node(2)
     await c.request('disconnect')

@@ -56,7 +56,9 @@ export class NodeProcess {
   }
 
   async start (args: { peers: string[], grantsFile: string, extra?: string[] }): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', BIN,
+    // FED_NODE_ARGS: extra Node.js flags for the node processes (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile a bench).
+    const nodeArgs = (process.env.FED_NODE_ARGS ?? '').split(' ').filter(a => a.length > 0)
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', BIN,
       '--data-dir', this.spec.dataDir,
       '--listen', `/ip4/127.0.0.1/tcp/${this.spec.port}`,
       '--grants', args.grantsFile,
@@ -155,7 +157,8 @@ export async function startCluster (root: string, names: string[], opts: { grant
     nodes,
     grantsFile,
     start,
-    async stop () { await Promise.all(nodes.map(async n => { await n.kill('SIGKILL') })) }
+    // SIGTERM when profiling, so each process exits cleanly and writes its profile.
+    async stop () { await Promise.all(nodes.map(async n => { await n.kill(process.env.FED_NODE_ARGS === undefined ? 'SIGKILL' : 'SIGTERM') })) }
   }
 }
 
