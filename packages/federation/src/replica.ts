@@ -35,8 +35,10 @@ export interface FederationReplicaInit {
   /** Most out-of-order bundles held per origin (default 10,000). */
   maxHeldPerOrigin?: number
   /**
-   * Most Yjs update bytes coalesced into one outgoing bundle (default 1 MiB,
-   * never more than fits `maxBundleBytes` once base64-encoded).
+   * Most Yjs update bytes coalesced into one outgoing bundle (default 64 KiB,
+   * never more than fits `maxBundleBytes` once base64-encoded). A full bundle
+   * is sealed and pushed at once, so during a long burst the peer already
+   * applies the first bundles while later writes are made.
    */
   maxCoalesceBytes?: number
   /**
@@ -152,7 +154,7 @@ class DefaultFederationReplica implements FederationReplica {
     this.maxBundleBytes = init.maxBundleBytes ?? DEFAULT_MAX_BUNDLE_BYTES
     this.maxHeld = init.maxHeldPerOrigin ?? 10_000
     // base64 grows 4/3; keep 4 KiB for the other fields.
-    this.maxCoalesceBytes = Math.max(1, Math.min(init.maxCoalesceBytes ?? 1024 * 1024, Math.floor((this.maxBundleBytes - 4096) * 3 / 4)))
+    this.maxCoalesceBytes = Math.max(1, Math.min(init.maxCoalesceBytes ?? 64 * 1024, Math.floor((this.maxBundleBytes - 4096) * 3 / 4)))
     this.maxFlushDelayMs = init.maxFlushDelayMs ?? 20
     this.ctx = {
       grants: components.grants,
