@@ -313,9 +313,19 @@ def setup(config_json):
         sys.argv = ['<script>'] + _loads(argv_json)
         meter_begin(budget)
 
+    # Compiled scripts by source: a warm session running the same snippet
+    # again (pyx) skips the compiler. Held only by exec_user, which only the
+    # host holds.
+    compiled_cache = {}
+
     def exec_user(code):
         try:
-            compiled = metered_compile(code, '<script>', 'exec')
+            compiled = compiled_cache.get(code)
+            if compiled is None:
+                compiled = metered_compile(code, '<script>', 'exec')
+                if len(compiled_cache) >= 64:
+                    compiled_cache.clear()
+                compiled_cache[code] = compiled
         except SyntaxError as e:
             return e.with_traceback(None)
         except BaseException as e:
@@ -441,7 +451,8 @@ def setup(config_json):
                         'shutil.rmtree', 'shutil.copyfile', 'shutil.copytree', 'shutil.move', 'os.mkfifo', 'os.mknod'})
     PATHS2 = frozenset({'os.rename', 'os.symlink', 'os.link'})
     CODE_MAKERS = frozenset({'compile', 'code.__new__', 'marshal.loads', 'marshal.load'})
-    WATCH = PROCESS | NETWORK | INTROSPECTION | PATHS1 | PATHS2 | CODE_MAKERS | {'import'} | {'ctypes.dlopen', 'ctypes.dlsym', 'ctypes.cdata'}
+    SETATTR = frozenset({'object.__setattr__', 'object.__delattr__'})
+    WATCH = PROCESS | NETWORK | INTROSPECTION | PATHS1 | PATHS2 | CODE_MAKERS | SETATTR | {'import'} | {'ctypes.dlopen', 'ctypes.dlsym', 'ctypes.cdata'}
     _getframe = sys._getframe
     _normpath, _join, _getcwd, _fsdecode = os.path.normpath, os.path.join, os.getcwd, os.fsdecode
 
@@ -465,6 +476,10 @@ def setup(config_json):
             if not code_guard(event, _getframe(1)):
                 report('metering_tamper', f'{event} outside the metering compiler')
                 raise PermissionError(f'{event} is denied by the OS2 sandbox: code is compiled only through the metered compile()')
+        elif event in SETATTR:
+            if not code_guard(event, None, args):
+                report('metering_tamper', f'{event} {str(args[1])[:50]} on the metering compiler')
+                raise PermissionError(f'{event} on the metering compiler is denied by the OS2 sandbox')
         elif event == 'import':
             name = str(args[0])
             if name.split('.')[0] in BLOCKED:

@@ -126,12 +126,14 @@ def make_meter(send, ResourceLimitExceeded):
 def make_instrumenter(tick, real_compile, real_exec, real_eval, getframe):
     """Compile, exec and eval that insert meter ticks into every code object.
 
-    Returns (compile, exec, eval, guard). guard(event, frame) is for the
-    audit hook only (keep it out of the script's reach): it is true when a
-    'compile' or 'code.__new__' event comes from this instrumenter's own
-    frame, with its own closure, and none of its functions was changed
-    since creation (closure cells are writable from Python, so the script
-    could otherwise rewire the instrumenter it reaches via builtins.compile).
+    Returns (compile, exec, eval, guard). guard(event, frame, args) is for
+    the audit hook only (keep it out of the script's reach): it is true when
+    a 'compile' or 'code.__new__' event comes from this instrumenter's own
+    frame, with its own closure, and no closure cell of its functions was
+    changed since creation (cells are writable from Python, so the script
+    could otherwise rewire the instrumenter it reaches via builtins.compile);
+    for 'object.__setattr__'/'__delattr__' it is false when the target is
+    one of its functions (__code__, __defaults__).
     """
     import ast
     import warnings
@@ -268,16 +270,18 @@ def make_instrumenter(tick, real_compile, real_exec, real_eval, getframe):
         return real_eval(source, globals, locals)
 
     helpers = (compile, transform, walk, patch, located, tick_call, tick_stmt, is_docstring)
-
-    def freeze(fn):
-        return (fn.__code__, fn.__defaults__, fn.__kwdefaults__) + _tuple(c.cell_contents for c in fn.__closure__ or ())
-
-    frozen = _tuple((fn, freeze(fn)) for fn in helpers)
+    helper_ids = frozenset(id(fn) for fn in helpers)
+    # Every closure cell of the helpers with its value now (the cell tuples
+    # are read once: __closure__ cannot be reassigned, only cell contents).
+    cells = _tuple((c, c.cell_contents) for fn in helpers for c in fn.__closure__ or ())
     framed = {}
     for event, fn in (('compile', compile), ('code.__new__', patch)):
         framed[event] = (fn.__code__, _tuple(zip(fn.__code__.co_freevars, (c.cell_contents for c in fn.__closure__))))
 
-    def guard(event, frame):
+    def guard(event, frame, args=()):
+        if event == 'object.__setattr__' or event == 'object.__delattr__':
+            # __code__, __defaults__, ... of the helpers stay as they are.
+            return not (args and id(args[0]) in helper_ids)
         entry = framed.get(event)
         if entry is None or frame.f_code is not entry[0]:
             return False
@@ -285,13 +289,9 @@ def make_instrumenter(tick, real_compile, real_exec, real_eval, getframe):
         for name, value in entry[1]:
             if fl[name] is not value:
                 return False
-        for fn, was in frozen:
-            now = freeze(fn)
-            if _len(now) != _len(was):
+        for c, value in cells:
+            if c.cell_contents is not value:
                 return False
-            for a, b in zip(now, was):
-                if a is not b:
-                    return False
         return True
 
     return compile, exec, eval, guard

@@ -83,6 +83,14 @@ describe('metering tamper suite', () => {
     ].join('\n')))
   })
 
+  it('run() refuses swapping the code of the metering compiler\'s helpers', async () => {
+    expectTamperRefused(await fresh(FREE_VARS + [
+      'transform = cells["transform"].cell_contents',
+      'transform.__code__ = (lambda tree: tree).__code__',
+      'exec("while True: pass")'
+    ].join('\n')))
+  })
+
   it('run() still stops at the budget when the script rebinds next, edits ast node types or drains the counter it can see', async () => {
     expectStoppedAtBudget(await fresh('import builtins\nbuiltins.next = lambda *a: True\nwhile True:\n    pass'))
     expectStoppedAtBudget(await fresh('import ast\nfor t in (ast.FunctionDef, ast.For, ast.While, ast.Module):\n    t._fields = ()\nexec("def f():\\n    while True: pass\\nf()")'))
