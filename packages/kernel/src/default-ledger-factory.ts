@@ -1,4 +1,4 @@
-import { createLedger, openLedger } from './ledger/index.ts'
+import { createLedger, openLedgerVerifying } from './ledger/index.ts'
 import type { LedgerFactory, OpenedLedger } from './kernel-ledger.ts'
 import type { LedgerStorage } from './ledger/types.ts'
 
@@ -6,8 +6,9 @@ import type { LedgerStorage } from './ledger/types.ts'
 export const defaultLedgerFactory: LedgerFactory = {
   create: () => createLedger({}),
   async open (storage: LedgerStorage): Promise<OpenedLedger> {
-    const ledger = await openLedger(storage)
-    // openLedger verifies every hash and link (or checks the links of events the storage verified).
-    return { ledger, repaired: ledger.repaired, verified: true }
+    // Every hash and link is verified (or the storage verified it, or is verifying it on another
+    // thread: then the kernel replays meanwhile and awaits `pendingVerification` before it reports).
+    const { ledger, pendingVerification } = await openLedgerVerifying(storage)
+    return { ledger, repaired: ledger.repaired, verified: true, ...(pendingVerification !== undefined ? { pendingVerification } : {}) }
   }
 }

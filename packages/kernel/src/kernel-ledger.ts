@@ -22,6 +22,8 @@ export interface OpenedLedger {
   ledger: KernelLedger
   /** True when every stored event's hash and link was verified while opening (replay then matches events instead of re-hashing them). */
   verified?: boolean
+  /** Hashes still being verified elsewhere: rejects with the chain error; the kernel reports nothing before it settles. */
+  pendingVerification?: Promise<void>
   repaired?: { segment: string, droppedBytes: number, atSeq: number } | undefined
 }
 

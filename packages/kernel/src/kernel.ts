@@ -1079,11 +1079,19 @@ export async function createKernel (components: KernelComponents, init: KernelIn
   const opened = components.storage === undefined ? { ledger: ledgers.create() } : await ledgers.open(components.storage)
   const kernel = build(components, init, opened.ledger, ledgers)
   kernel.ledgerVerified = components.storage === undefined || ('verified' in opened && opened.verified === true)
+  const pending = 'pendingVerification' in opened ? opened.pendingVerification : undefined
   if (kernel.ledger.size === 0) {
     kernel.writeGenesis()
   } else {
-    await kernel.rebuild()
+    try {
+      await kernel.rebuild()
+    } catch (err) {
+      // A ledger whose hashes do not verify is reported as such, whatever replay made of it.
+      await pending
+      throw err
+    }
   }
+  await pending
   const repaired = 'repaired' in opened ? opened.repaired : undefined
   if (repaired !== undefined) {
     kernel.appendAlert({ reason: 'torn_tail_repaired', segment: repaired.segment, dropped_bytes: repaired.droppedBytes, at_seq: repaired.atSeq })

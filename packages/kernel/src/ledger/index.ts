@@ -2,7 +2,7 @@
  * The tamper-evident ledger: hash chain, Merkle tree, signed checkpoints and
  * the storage port. The file-backed storage lives in `@os2/kernel/node`.
  */
-export { createLedger, openLedger, verifyEventInclusion } from './ledger.ts'
+export { createLedger, openLedger, openLedgerVerifying, verifyEventInclusion } from './ledger.ts'
 export { verifyEvents, ChainVerifier } from './verify.ts'
 export { signCheckpoint, verifyCheckpoint, checkpointSigningBytes } from './checkpoint.ts'
 export { eventIdFor, envelopeHash, encodeEnvelope } from './envelope.ts'

@@ -284,6 +284,18 @@ export function createLedger (components: LedgerComponents = {}, init: LedgerIni
  * @throws KernelError `LEDGER_CHAIN_BROKEN` (with `details.firstBadSeq`) when the stored chain does not verify
  */
 export async function openLedger (storage: LedgerStorage): Promise<Ledger> {
+  const { ledger, pendingVerification } = await openLedgerVerifying(storage)
+  await pendingVerification
+  return ledger
+}
+
+/**
+ * `openLedger`, returning as soon as the events are loaded and linked while
+ * their hashes may still be checked on another thread (`pendingVerification`,
+ * which rejects as `openLedger` would throw). The kernel replays meanwhile and
+ * reports nothing until it resolves.
+ */
+export async function openLedgerVerifying (storage: LedgerStorage): Promise<{ ledger: Ledger, pendingVerification?: Promise<void> }> {
   const loaded = await storage.load()
   const failure = loaded.verified === true ? checkLinks(loaded.events) : verifyEvents(loaded.events)
   if (!failure.ok) {
@@ -292,7 +304,8 @@ export async function openLedger (storage: LedgerStorage): Promise<Ledger> {
   const checkpoints = storage.loadCheckpoints !== undefined ? await storage.loadCheckpoints() : []
   const init: LedgerInit = { events: loaded.events, checkpoints }
   if (loaded.repaired !== undefined) init.repaired = loaded.repaired
-  return new DefaultLedger({ storage }, init)
+  const ledger = new DefaultLedger({ storage }, init)
+  return loaded.pendingVerification === undefined ? { ledger } : { ledger, pendingVerification: loaded.pendingVerification }
 }
 
 /** Seq and link checks only, for events whose hashes the storage already verified. */

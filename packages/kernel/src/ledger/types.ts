@@ -61,4 +61,11 @@ export interface LoadedLedger {
   repaired?: { segment: string, droppedBytes: number, atSeq: number }
   /** True when the storage already verified every hash and link while loading (the ledger then skips re-hashing). */
   verified?: boolean
+  /**
+   * Present when the hashes are still being checked (on another thread) while
+   * shape, seq and links were checked in loading: rejects with the error
+   * `load()` would have thrown for a bad hash. The events must not be trusted
+   * (nor anything derived from them reported) before it resolves.
+   */
+  pendingVerification?: Promise<void>
 }

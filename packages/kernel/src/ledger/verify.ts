@@ -1,5 +1,5 @@
 import { canonicalize, sha256Hex, ZERO_HASH } from '@os2/crypto'
-import { isCanonicalLine, lineBodyHash } from './canonical-line.ts'
+import { isCanonicalLine, lineBodyHash } from './canonical-line.mjs'
 import { encodeEnvelopeBody, envelopeShapeError, hasExactEnvelopeKeys, spliceHash } from './envelope.ts'
 import type { EventEnvelope, VerifyFailure, VerifyResult } from './types.ts'
 

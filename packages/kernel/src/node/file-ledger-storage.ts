@@ -2,11 +2,12 @@ import { join } from 'node:path'
 import { canonicalize } from '@os2/crypto'
 import { KernelError } from '../errors.ts'
 import type { SignedCheckpoint } from '../kernel-types.ts'
-import type { EventEnvelope, LedgerStorage, LoadedLedger } from '../ledger/types.ts'
+import type { EventEnvelope, LedgerStorage, LoadedLedger, VerifyResult } from '../ledger/types.ts'
 import { nodeLedgerFs } from './ledger-fs.ts'
 import type { LedgerFile, LedgerFs } from './ledger-fs.ts'
 import { scanSegments, segmentName } from './ledger-segments.ts'
-import type { SegmentRef } from './ledger-segments.ts'
+import type { SegmentRef, SegmentScan } from './ledger-segments.ts'
+import { scanSegmentsParallel } from './parallel-scan.ts'
 
 export const CHECKPOINTS_FILE = 'checkpoints.jsonl'
 
@@ -72,13 +73,23 @@ class DefaultFileLedgerStorage implements FileLedgerStorage {
     } catch (err) {
       throw new KernelError('LEDGER_IO', `Cannot open ledger dir ${this.dir}: ${describe(err)}`, { cause: err })
     }
-    const scan = await scanSegments(this.#fs, this.dir, { collect: true })
-    const failure = scan.verifier.failure
-    if (failure !== undefined) {
-      const code = failure.reason === 'unparsable' || failure.reason === 'truncated' ? 'LEDGER_CORRUPT' : 'LEDGER_CHAIN_BROKEN'
-      throw new KernelError(code, failure.message, { details: { firstBadSeq: failure.firstBadSeq, reason: failure.reason } })
+    // A big ledger is hashed on a worker thread while the kernel replays it; a small or
+    // suspect one is scanned here, exactly, so any failure is named as it always was.
+    const parallel = await scanSegmentsParallel(this.#fs, this.dir)
+    let scan: Omit<SegmentScan, 'verifier'>
+    let loaded: LoadedLedger
+    if (parallel !== undefined) {
+      scan = parallel
+      const pendingVerification = parallel.hashes.then(result => { if (!result.ok) throw scanFailure(result) })
+      pendingVerification.catch(() => undefined)
+      loaded = { events: parallel.events, verified: true, pendingVerification }
+    } else {
+      const exact = await scanSegments(this.#fs, this.dir, { collect: true })
+      const failure = exact.verifier.failure
+      if (failure !== undefined) throw scanFailure({ ok: false, size: failure.firstBadSeq, firstBadSeq: failure.firstBadSeq, reason: failure.reason, message: failure.message })
+      scan = exact
+      loaded = { events: exact.events, verified: true }
     }
-    const loaded: LoadedLedger = { events: scan.events, verified: true }
     const torn = scan.tornTail
     if (torn !== undefined) {
       // A crash mid-write: the partial record was never acknowledged. Cut it, and say so.
@@ -268,4 +279,10 @@ function describe (err: unknown): string {
  */
 export function createFileLedgerStorage (dir: string, init: FileLedgerStorageInit = {}): FileLedgerStorage {
   return new DefaultFileLedgerStorage(dir, init)
+}
+
+/** The error a failed scan of stored lines is reported with: corrupt bytes, or a broken chain. */
+function scanFailure (failure: Extract<VerifyResult, { ok: false }>): KernelError {
+  const code = failure.reason === 'unparsable' || failure.reason === 'truncated' ? 'LEDGER_CORRUPT' : 'LEDGER_CHAIN_BROKEN'
+  return new KernelError(code, failure.message, { details: { firstBadSeq: failure.firstBadSeq, reason: failure.reason } })
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { canonicalize, sha256Hex, ZERO_HASH } from '@os2/crypto'
 import { ChainVerifier } from '../../src/ledger/index.ts'
-import { isCanonicalLine, lineBodyHash } from '../../src/ledger/canonical-line.ts'
+import { isCanonicalLine, lineBodyHash } from '../../src/ledger/canonical-line.mjs'
 import { encodeEnvelopeBody, spliceHash } from '../../src/ledger/envelope.ts'
 import type { EventEnvelope } from '../../src/ledger/index.ts'
 
