@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { defineCapability } from '@os2/kernel'
+import { defineCapability, jsonValue } from '@os2/kernel'
 import type { AnyCapabilityDescriptor, CapabilityContext } from '@os2/kernel'
 import type { CanonicalValue } from '@os2/crypto'
 import { MAX_KEY_LENGTH, MAX_VECTOR_DIMENSION } from '../memory/memory-limits.ts'
@@ -31,7 +31,7 @@ export const MEMORY_CAPABILITY_IDS = [
 
 const Namespace = z.string().refine(isValidNamespace, 'expected 1-128 of [A-Za-z0-9._-], starting with a letter or digit')
 const Key = z.string().min(1).max(MAX_KEY_LENGTH)
-const Json = z.json()
+const Json = jsonValue()
 const Vector = z.array(z.number().refine(Number.isFinite, 'expected a finite number')).min(1).max(MAX_VECTOR_DIMENSION)
 const Kind = z.enum(MEMORY_KINDS)
 
