@@ -95,5 +95,14 @@ build_node () {
   echo "build-images: built $NODE_TAG ($hash)"
 }
 
+# One build at a time: the container and compose suites may both call this
+# script at once, and they share $WORK (the second waits, then finds the
+# images up to date).
+mkdir -p "$WORK"
+if command -v flock >/dev/null; then
+  exec 9>"$WORK/.lock"
+  flock 9
+fi
+
 build_nats
 build_node

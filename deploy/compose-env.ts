@@ -6,6 +6,9 @@
  * (there, each node generates its key on its volume and an operator grants it).
  *
  *   node --import tsx deploy/compose-env.ts > deploy/.env && docker compose -f deploy/compose.yaml up -d
+ *
+ * (`docker-compose`, Compose v1, reads the same .env; the project name is
+ * COMPOSE_PROJECT_NAME because v1 rejects a `name:` key in the file.)
  */
 import { createHash } from 'node:crypto'
 import { keyPairFromSeed } from '@os2/crypto'
@@ -21,6 +24,7 @@ const grants = nodes.map(n => ({
   id: `grant-${n.name}`, principal: n.peerId, capability: 'memory.federate', scope: { namespaces: ['*'] },
   validFrom: 0, validUntil: null, version: 1, revoked: false, issuer: operator.publicKey
 }))
+console.log('COMPOSE_PROJECT_NAME=os2')
 console.log(`OS2_GRANTS_JSON='${JSON.stringify({ grants })}'`)
 for (const n of nodes) {
   const others = nodes.filter(o => o !== n).map(o => `/ip4/${o.ip}/tcp/4001/p2p/${o.peerId}`)
