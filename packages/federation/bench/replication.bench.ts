@@ -30,8 +30,9 @@ async function replication (count: number, perWrite: number, spread: boolean): P
     const [a, b] = cluster.nodes as [NonNullable<typeof cluster.nodes[0]>, NonNullable<typeof cluster.nodes[0]>]
     await waitFor('connected', async () => (await b.request<{ peers: string[] }>('status')).peers.length === 1)
     const origin = a.spec.identity.peerId
-    // Warm both processes' code paths (JIT) with a small run in another namespace.
-    const warm = await a.request<number>('kv.putMany', { namespace: 'warmup', entries: Array.from({ length: 200 }, (_, i) => [`w${i}`, i]), perWrite: 1 })
+    // Warm both processes' code paths (JIT) with a run of the same shape in another namespace.
+    const warmEntries = Array.from({ length: 3000 }, (_, i) => [`w${i}`, { i, text: `warm-up entry ${i}` }])
+    const warm = await a.request<number>('kv.putMany', { namespace: 'warmup', entries: warmEntries, perWrite, spread })
     await b.request('waitVector', { origin, seq: warm, timeoutMs: 60_000 })
     const entries = Array.from({ length: count }, (_, i) => [`key-${i}`, { i, text: `entry number ${i}` }])
     const t0 = performance.now()
