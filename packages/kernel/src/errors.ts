@@ -49,11 +49,26 @@ export const KERNEL_ERROR_CODES = {
 export type KernelErrorCode = keyof typeof KERNEL_ERROR_CODES
 
 /** The error every kernel API throws; `code` is stable and survives serialisation. */
+/**
+ * Outcomes a token meets in normal operation (refusals and overruns the ledger
+ * records): they carry no stack trace, which is most of an Error's cost and says
+ * nothing here. Every other code (INTERNAL above all) keeps its stack.
+ */
+const EXPECTED_OUTCOMES: ReadonlySet<string> = new Set<KernelErrorCode>([
+  'GRANT_MISSING', 'GRANT_REVOKED', 'GRANT_EXPIRED', 'GRANT_OUT_OF_SCOPE', 'RATE_LIMITED', 'CEILING_EXCEEDED', 'BUDGET_EXCEEDED', 'PAYLOAD_TOO_LARGE'
+])
+
 export class KernelError extends Error {
   readonly code: KernelErrorCode
   readonly details: Record<string, unknown> | undefined
   constructor (code: KernelErrorCode, message: string, options?: ErrorOptions & { details?: Record<string, unknown> }) {
-    super(message, options)
+    const limit = Error.stackTraceLimit
+    if (EXPECTED_OUTCOMES.has(code)) Error.stackTraceLimit = 0
+    try {
+      super(message, options)
+    } finally {
+      Error.stackTraceLimit = limit
+    }
     this.name = 'KernelError'
     this.code = code
     this.details = options?.details
