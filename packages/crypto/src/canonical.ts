@@ -49,8 +49,7 @@ function encode (value: unknown): string | undefined {
       const proto = Object.getPrototypeOf(value) as unknown
       if (proto !== Object.prototype && proto !== null) return undefined
       const record = value as Record<string, unknown>
-      // Default sort compares UTF-16 code units, which is what RFC 8785 asks for.
-      const keys = Object.keys(record).sort()
+      const keys = sortKeys(Object.keys(record))
       let out = '{'
       let first = true
       for (const key of keys) {
@@ -67,6 +66,26 @@ function encode (value: unknown): string | undefined {
     default:
       return undefined
   }
+}
+
+/**
+ * Sorts member names by UTF-16 code units (RFC 8785's order; `<` on strings
+ * compares exactly that), in place. Objects here have a handful of members,
+ * often already in order: an insertion sort does no allocation, where
+ * `Array.prototype.sort` allocated about a fifth of every byte replay allocated.
+ */
+function sortKeys (keys: string[]): string[] {
+  if (keys.length > 32) return keys.sort()
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string
+    let j = i - 1
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string
+      j--
+    }
+    keys[j + 1] = key
+  }
+  return keys
 }
 
 // Envelopes and payloads reuse a small set of member names; quoting each once saves an allocation per member.
