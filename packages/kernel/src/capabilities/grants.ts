@@ -97,6 +97,11 @@ export function scopeGap (grant: GrantScope, scope: InvocationScope): string | u
 export function checkGrant (state: StateRoot, principal: string, capability: string, scope: InvocationScope, tick: number): GrantCheck {
   const candidates = grantsOf(state, principal, capability)
   if (candidates.length === 0) return { ok: false, reason: 'missing', detail: `${principal} holds no grant for ${capability}` }
+  // The usual answer first, allocating nothing: the first live, valid grant whose scope covers the call.
+  for (const g of candidates) {
+    if (!g.revoked && tick >= g.validFrom && (g.validUntil === null || tick < g.validUntil) && scopeGap(g.scope, scope) === undefined) return { ok: true, grant: g }
+  }
+  // No grant covers it: work out the most telling reason.
   const live = candidates.filter(g => !g.revoked)
   if (live.length === 0) {
     const last = candidates[candidates.length - 1]
