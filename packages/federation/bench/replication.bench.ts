@@ -35,11 +35,14 @@ async function replication (count: number, perWrite: number, spread: boolean): P
     const warm = await a.request<number>('kv.putMany', { namespace: 'warmup', entries: warmEntries, perWrite, spread })
     await b.request('waitVector', { origin, seq: warm, timeoutMs: 60_000 })
     const entries = Array.from({ length: count }, (_, i) => [`key-${i}`, { i, text: `entry number ${i}` }])
+    const [cpuA0, cpuB0] = await Promise.all([a.request<number>('cpu'), b.request<number>('cpu')])
     const t0 = performance.now()
     const seq = await a.request<number>('kv.putMany', { namespace: 'bench', entries, perWrite, spread })
     const written = performance.now() - t0
     await b.request('waitVector', { origin, seq, timeoutMs: 300_000 })
     const ms = performance.now() - t0
+    // CPU time each process used meanwhile: on a shared, loaded machine wall time stretches, CPU time much less.
+    const [cpuA1, cpuB1] = await Promise.all([a.request<number>('cpu'), b.request<number>('cpu')])
     const [sa, sb] = await Promise.all([a.state(), b.state()])
     const entriesPerSec = Math.round(count / (ms / 1000))
     return {
@@ -51,6 +54,8 @@ async function replication (count: number, perWrite: number, spread: boolean): P
       writeMs: Math.round(written),
       convergeMs: Math.round(ms),
       entriesPerSec,
+      writerCpuMs: cpuA1 - cpuA0,
+      receiverCpuMs: cpuB1 - cpuB0,
       targetEntriesPerSec: TARGET,
       met: entriesPerSec >= TARGET,
       converged: sa.hash === sb.hash

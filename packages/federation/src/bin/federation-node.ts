@@ -107,6 +107,10 @@ async function handle (req: Req): Promise<unknown> {
       return vectorView(replica.memories.doc({ kind: 'vector', namespace: ns })).search(req.query as number[], Number(req.k ?? 5))
     case 'text.insert':
       return replica.write({ kind: 'text', namespace: ns }, doc => { textView(doc).insert(Number(req.index), str(req.text)) })?.seq ?? null
+    case 'cpu': {
+      const u = process.cpuUsage()
+      return Math.round((u.user + u.system) / 1000)
+    }
     case 'state': {
       const memories = replica.memories.canonicalAll()
       return { memories, hash: hashCanonical(memories) }
