@@ -88,6 +88,12 @@ describe('createFederationTransport()', () => {
     expect(Object.keys(b.node.replica.memories.canonical({ kind: 'kv', namespace: 'burst' }) as object)).toHaveLength(2000)
     expect(b.node.replica.memories.fingerprint()).toBe(a.node.replica.memories.fingerprint())
     expect(verdicts(b.node).filter(v => v.verdict === 'rejected')).toEqual([])
+    // Once the burst is over, an isolated write is sealed and pushed at once: no added delay.
+    await new Promise(resolve => setTimeout(resolve, 150))
+    const single = a.node.replica.write({ kind: 'kv', namespace: 'burst' }, doc => { kvView(doc).set('after', 1) })
+    expect(single?.bundle?.seq).toBe(last + 1)
+    expect(a.node.replica.pending()).toBe(0)
+    await waitFor('the single write', () => b.node.replica.vector()[ids[0]!.peerId] === last + 1)
   })
 
   it('drops a peer that sends garbage frames and keeps serving others', async () => {
