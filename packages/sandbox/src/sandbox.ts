@@ -16,7 +16,7 @@ export interface SandboxInit {
   seed: string | number | bigint
   /** Virtual clock start, in ms after `epochMs`; `time.time()` starts here. */
   tick: number | bigint
-  /** Metered units (PY_START + JUMP events) one run may use. */
+  /** Metered units (ticks at function entry, loop iterations and comprehension clauses) one run may use. */
   unitBudget: number
   /**
    * Resident set size cap of the whole session process; past it the process
