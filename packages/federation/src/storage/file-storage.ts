@@ -24,6 +24,8 @@ export function createFileStorage (dataDir: string): ReplicaStorage {
   mkdirSync(memDir, { recursive: true })
   const journal = join(fedDir, 'journal.jsonl')
   const revocations = join(fedDir, 'revocations.jsonl')
+  // The journal stays open for appends (one write per decided bundle, no open/close each time).
+  let journalFd: number | undefined
 
   function lines (path: string): string[] {
     if (!existsSync(path)) return []
@@ -49,7 +51,10 @@ export function createFileStorage (dataDir: string): ReplicaStorage {
       return { bundles, revocations: revs }
     },
     appendBundle (bytes, accepted) {
-      appendFileSync(journal, Buffer.concat([accepted ? EMPTY : REFUSED, bytes, NEWLINE]))
+      journalFd ??= openSync(journal, 'a')
+      const line = Buffer.concat([accepted ? EMPTY : REFUSED, bytes, NEWLINE])
+      let off = 0
+      while (off < line.length) off += writeSync(journalFd, line, off, line.length - off)
     },
     appendRevocation (r) {
       appendFileSync(revocations, canonicalize(r) + '\n')
@@ -69,6 +74,9 @@ export function createFileStorage (dataDir: string): ReplicaStorage {
       }
       renameSync(tmp, path)
     },
-    close () {}
+    close () {
+      if (journalFd !== undefined) closeSync(journalFd)
+      journalFd = undefined
+    }
   }
 }
