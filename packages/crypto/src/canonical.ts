@@ -30,8 +30,8 @@ function encode (value: unknown): string | undefined {
       return JSON.stringify(value)
     case 'number':
       if (!Number.isFinite(value)) return undefined
-      // ECMAScript Number::toString is exactly RFC 8785's number form; -0 becomes 0.
-      return Object.is(value, -0) ? '0' : JSON.stringify(value)
+      // ECMAScript Number::toString is exactly RFC 8785's number form; -0 (=== 0) becomes 0.
+      return value === 0 ? '0' : String(value)
     case 'boolean':
       return value ? 'true' : 'false'
     case 'object': {
