@@ -149,8 +149,8 @@ def make_instrumenter(tick, real_compile, real_exec, real_eval, getframe):
     _next, _isinstance, _type, _tuple, _dict, _list, _len, _min = next, isinstance, type, tuple, dict, list, len, min
     _catch_warnings, _filterwarnings = warnings.catch_warnings, warnings.filterwarnings
     _getattr = getattr
-    Call, Constant, Expr, BoolOp, And, AST, Lambda, ImportFrom, Module = (
-        ast.Call, ast.Constant, ast.Expr, ast.BoolOp, ast.And, ast.AST, ast.Lambda, ast.ImportFrom, ast.Module)
+    Call, Constant, Expr, BoolOp, And, AST, Lambda, ImportFrom, Module, If, Pass = (
+        ast.Call, ast.Constant, ast.Expr, ast.BoolOp, ast.And, ast.AST, ast.Lambda, ast.ImportFrom, ast.Module, ast.If, ast.Pass)
     FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
     LOOPS = (ast.For, ast.AsyncFor, ast.While)
     COMPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
@@ -210,7 +210,12 @@ def make_instrumenter(tick, real_compile, real_exec, real_eval, getframe):
                 at = 1 if t is Module and is_docstring(body[0]) else 0
                 while at < _len(body) and _type(body[at]) is ImportFrom and body[at].module == '__future__':
                     at += 1
-                body.insert(at, tick_stmt(body[_min(at, _len(body) - 1)]))
+                at_node = body[_min(at, _len(body) - 1)]
+                if t is Module:
+                    body.insert(at, tick_stmt(at_node))
+                else:
+                    # 'single' mode prints the value of expression statements
+                    body.insert(at, located(If(test=tick_call(at_node), body=[located(Pass(), at_node)], orelse=[]), at_node))
         return tree
 
     def patch(code):

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createSandboxPool } from '../../src/index.ts'
 import type { RunResult, SandboxPool } from '../../src/index.ts'
@@ -62,6 +63,13 @@ describe('metering', () => {
     const small = await fresh('for i in range(100):\n    pass')
     const large = await fresh('for i in range(10000):\n    pass')
     expect(large.units - small.units).toBe(9900)
+  })
+
+  it('run() keeps Python semantics under the metering compiler (the output CPython prints)', async () => {
+    const script = readFileSync(new URL('./fixtures/semantics.py', import.meta.url), 'utf8')
+    const r = await fresh(script)
+    expect(r.status).toBe('ok')
+    expect(r.stdout).toBe("[42, 8, 42, 7, 2, ('doc', [0, 1, 4, 9, 0, 1]), ([0, 1, 2], 'gen doc'), 6, (3, 3, None), [0, 0, -1, 2, -2, -3, 'wend'], \"[0, 1, 2] 6 {'a': 'a', 'b': 'b'} ((1,), {'z': 2})\", {'a': 0, 'b': 1}, [0, 1, 2], 4, (P(x=1, y=[]), 'RED', [('a', 2)], 10), 2, 3, (6, 'kw doc', None, {'c': 3}), 'function', ('syntax', 1), 108]\n")
   })
 
   it('acquire() hands out each pooled process once', async () => {
