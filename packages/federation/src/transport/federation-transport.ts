@@ -102,6 +102,8 @@ class Libp2pFederationTransport implements FederationTransport {
   private readonly banned = new Map<string, number>()
   private blocked = false
   private lastPush = Number.NEGATIVE_INFINITY
+  // While set, frames queue without starting the pump, so several go out in one write.
+  private corked = false
   private readonly burstWindowMs: number
   private counters = { framesIn: 0, framesOut: 0, dropped: 0 }
 
@@ -220,7 +222,7 @@ class Libp2pFederationTransport implements FederationTransport {
   private send (s: Session, frame: Uint8Array): void {
     if (s.closed) return
     s.queue.push(frame)
-    if (!s.pumping) void this.pump(s)
+    if (!s.pumping && !this.corked) void this.pump(s)
   }
 
   private async pump (s: Session): Promise<void> {
@@ -263,8 +265,23 @@ class Libp2pFederationTransport implements FederationTransport {
     return !this.sending()
   }
 
+  // Seals the writes that waited. They came in a burst, so each peer is asked for its vector again (SYNC)
+  // in the same write as the bundles, and the next writes wait for that answer.
   private maybeFlush (): void {
-    if (this.c.replica.pending() > 0 && !this.sending()) this.c.replica.flush()
+    if (this.c.replica.pending() === 0 || this.sending()) return
+    this.corked = true
+    try {
+      this.c.replica.flush()
+    } finally {
+      this.corked = false
+    }
+    for (const s of this.sessions.values()) {
+      if (s.acked < s.pushed) {
+        s.syncing = s.pushed
+        this.send(s, encodeFrame(FRAME.SYNC, ''))
+      }
+      if (!s.pumping && s.queue.length > 0) void this.pump(s)
+    }
   }
 
   private async readLoop (stream: Stream, peer: PeerId): Promise<void> {
