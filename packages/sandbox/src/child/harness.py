@@ -454,6 +454,22 @@ def setup(config_json):
     SETATTR = frozenset({'object.__setattr__', 'object.__delattr__'})
     WATCH = PROCESS | NETWORK | INTROSPECTION | PATHS1 | PATHS2 | CODE_MAKERS | SETATTR | {'import'} | {'ctypes.dlopen', 'ctypes.dlsym', 'ctypes.cdata'}
     _getframe = sys._getframe
+    import _imp
+    _frozen_names, _find_frozen, _sha256 = _imp._frozen_module_names, _imp.find_frozen, hashlib.sha256
+    frozen_code = []  # SHA-256 of each frozen module's marshalled code, filled on first use
+
+    def is_frozen_code(data):
+        # Frozen stdlib modules (runpy, ...) are unmarshalled from data built
+        # into the interpreter; anything else passed to marshal is refused.
+        if not frozen_code:
+            for name in _frozen_names():
+                found = _find_frozen(name, withdata=True)
+                if found is not None and found[0] is not None:
+                    frozen_code.append(_sha256(bytes(found[0])).digest())
+        try:
+            return _sha256(bytes(data)).digest() in frozen_code
+        except Exception:
+            return False
     _normpath, _join, _getcwd, _fsdecode = os.path.normpath, os.path.join, os.getcwd, os.fsdecode
 
     def allowed_path(p):
@@ -473,7 +489,7 @@ def setup(config_json):
             # Code objects come only from the metering compiler; anything
             # else (the real compile reached through a closure, code.replace,
             # marshal, a rewired copy of the compiler) would run unmetered.
-            if not code_guard(event, _getframe(1)):
+            if not (code_guard(event, _getframe(1)) or (event == 'marshal.loads' and args and is_frozen_code(args[0]))):
                 report('metering_tamper', f'{event} outside the metering compiler')
                 raise PermissionError(f'{event} is denied by the OS2 sandbox: code is compiled only through the metered compile()')
         elif event in SETATTR:

@@ -54,6 +54,15 @@ describe('metering tamper suite', () => {
     expectTamperRefused(await fresh('import marshal\nmarshal.loads(b"\\xe3")'))
   })
 
+  it('run() loads frozen stdlib modules but refuses foreign bytes passed as a frozen module\'s code', async () => {
+    const ok = await fresh('import runpy\nprint(runpy.__name__)')
+    expect(ok.status).toBe('ok')
+    expect(ok.stdout).toBe('runpy\n')
+    const forged = await fresh('import _imp, marshal\n_imp.get_frozen_object("runpy", b"\\xe3" + bytes(64))')
+    expect(forged.status).toBe('violation')
+    expect(forged.violations.map((v) => v.kind)).toContain('metering_tamper')
+  })
+
   it('run() refuses a second instrumenter built with a free counter from the harness globals', async () => {
     expectTamperRefused(await fresh(FREE_VARS + [
       'import itertools',
