@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { canonicalize, hashCanonical, importPublicKey, verify } from '@os2/crypto'
+import { canonicalize, importPublicKey, sha256Hex, verify } from '@os2/crypto'
 import type { Signer } from '@os2/crypto'
 import { FederationError } from '../errors.ts'
 import { publicKeyOfPeer } from '../identity.ts'
@@ -52,9 +52,28 @@ function unsignedBody (b: Omit<FederatedChange, 'bundle_id' | 'signature'>): Rec
   return { origin: b.origin, memory: b.memory, seq: b.seq, update: b.update, grant: { id: b.grant.id, version: b.grant.version }, ledger_head: b.ledger_head, tick: b.tick }
 }
 
+/** A bundle's id and the exact bytes its signature covers, from one canonical encoding of its body. */
+export interface BundleDigest {
+  /** `bundle_id` as computed from the content. */
+  id: string
+  /** The canonical encoding of every field but `signature`, with `bundle_id` = `id`. */
+  signing: string
+}
+
+/**
+ * The id a bundle's content gives and its signing bytes, canonicalizing the
+ * body once: `bundle_id` sorts before every other member, so the canonical
+ * encoding of the body plus `bundle_id` is the body's with that member put first.
+ */
+export function bundleDigest (b: Omit<FederatedChange, 'bundle_id' | 'signature'>): BundleDigest {
+  const canon = canonicalize(unsignedBody(b))
+  const id = sha256Hex(canon)
+  return { id, signing: `{"bundle_id":"${id}",${canon.slice(1)}` }
+}
+
 /** `bundle_id` of a bundle: canonical hash of all fields but `bundle_id` and `signature`. */
 export function bundleIdOf (b: Omit<FederatedChange, 'bundle_id' | 'signature'>): string {
-  return hashCanonical(unsignedBody(b))
+  return bundleDigest(b).id
 }
 
 /** The exact bytes the signature covers. */
@@ -78,13 +97,17 @@ export function signFederatedChange (draft: FederatedChangeDraft, signer: Signer
     ledger_head: draft.ledger_head,
     tick: draft.tick
   }
-  const bundle_id = bundleIdOf(body)
-  const signature = Buffer.from(signer.sign(signingBytes({ ...body, bundle_id }))).toString('base64url')
+  const { id: bundle_id, signing } = bundleDigest(body)
+  const signature = Buffer.from(signer.sign(Buffer.from(signing, 'utf8'))).toString('base64url')
   return { bundle_id, ...body, signature }
 }
 
-/** True when the signature verifies against the Ed25519 key embedded in `origin`'s peer id. */
-export function verifyFederatedChange (bundle: FederatedChange): boolean {
+/**
+ * True when the signature verifies against the Ed25519 key embedded in
+ * `origin`'s peer id. `digest` (from `bundleDigest`) saves re-encoding a
+ * bundle whose id was already checked against its content.
+ */
+export function verifyFederatedChange (bundle: FederatedChange, digest?: BundleDigest): boolean {
   const key = publicKeyOfPeer(bundle.origin)
   if (key === undefined) return false
   let keyObject
@@ -93,7 +116,8 @@ export function verifyFederatedChange (bundle: FederatedChange): boolean {
   } catch {
     return false
   }
-  return verify(signingBytes(bundle), Buffer.from(bundle.signature, 'base64url'), keyObject)
+  const bytes = digest !== undefined && digest.id === bundle.bundle_id ? Buffer.from(digest.signing, 'utf8') : signingBytes(bundle)
+  return verify(bytes, Buffer.from(bundle.signature, 'base64url'), keyObject)
 }
 
 /** Wire encoding of a bundle: UTF-8 canonical JSON. */

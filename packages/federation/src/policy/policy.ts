@@ -1,5 +1,5 @@
 import type * as Y from 'yjs'
-import { bundleIdOf, bundleUpdate, parseFederatedChange, verifyFederatedChange } from '../bundle/federated-change.ts'
+import { bundleDigest, bundleUpdate, parseFederatedChange, verifyFederatedChange } from '../bundle/federated-change.ts'
 import { parseMemoryName } from '../memory/memory-ref.ts'
 import { scopeCovers, scopeTouchesNamespace } from './grant-book.ts'
 import { analyzeUpdate } from './analyze-update.ts'
@@ -65,13 +65,14 @@ export function evaluateBundle (ctx: PolicyContext, input: Uint8Array | Federate
   } catch {
     return reject('MALFORMED', 'invalid memory name')
   }
-  if (bundleIdOf(bundle) !== bundle.bundle_id) return reject('MALFORMED', 'bundle_id does not match content')
+  const digest = bundleDigest(bundle)
+  if (digest.id !== bundle.bundle_id) return reject('MALFORMED', 'bundle_id does not match content')
   if (bundle.update.length > ctx.maxBundleBytes) return reject('OVERSIZED', 'update larger than the bundle limit')
   const last = ctx.lastSeq(bundle.origin)
   const before = bundle.seq <= last ? ctx.decided(bundle.origin, bundle.seq) : undefined
   // A byte-identical copy of a bundle already verified and decided: its id binds the content, so no second verify.
   const copy = before !== undefined && before.id === bundle.bundle_id && before.signature === bundle.signature
-  if (!copy && ctx.verified?.(bundle) !== true && !verifyFederatedChange(bundle)) return reject('SIGNATURE_INVALID', 'signature does not verify against the origin key')
+  if (!copy && ctx.verified?.(bundle) !== true && !verifyFederatedChange(bundle, digest)) return reject('SIGNATURE_INVALID', 'signature does not verify against the origin key')
 
   if (bundle.seq <= last) {
     return before?.id === bundle.bundle_id

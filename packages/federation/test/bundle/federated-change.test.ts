@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { canonicalize } from '@os2/crypto'
-import { bundleIdOf, bundleUpdate, encodeFederatedChange, parseFederatedChange, signFederatedChange, verifyFederatedChange } from '../../src/bundle/federated-change.ts'
+import { bundleDigest, bundleIdOf, bundleUpdate, encodeFederatedChange, parseFederatedChange, signFederatedChange, signingBytes, verifyFederatedChange } from '../../src/bundle/federated-change.ts'
 import { identity } from '../helpers.ts'
 
 const a = identity(1)
@@ -14,6 +14,22 @@ describe('FederatedChange bundles', () => {
     expect(bundle.bundle_id).toBe(bundleIdOf(bundle))
     expect(verifyFederatedChange(bundle)).toBe(true)
     expect([...bundleUpdate(bundle)]).toEqual([1, 2, 3])
+  })
+
+  it('bundleDigest() gives the id and the exact signing bytes from one encoding, whatever the grant id holds', () => {
+    for (const id of ['g1', 'a"b\\c', 'tick', ',"tick":1', 'é\u2028😀']) {
+      const bundle = signFederatedChange({ ...draft, grant: { id, version: 3 } }, a.keyPair)
+      const digest = bundleDigest(bundle)
+      expect(digest.id).toBe(bundle.bundle_id)
+      expect(digest.signing).toBe(Buffer.from(signingBytes(bundle)).toString('utf8'))
+      expect(digest.signing).toBe(canonicalize({ ...bundle, signature: undefined }))
+      expect(verifyFederatedChange(bundle, digest)).toBe(true)
+    }
+    // A digest of other content is ignored: the signing bytes are re-encoded from the bundle.
+    const bundle = signFederatedChange(draft, a.keyPair)
+    const other = bundleDigest({ ...bundle, tick: 99 })
+    expect(verifyFederatedChange(bundle, other)).toBe(true)
+    expect(verifyFederatedChange({ ...bundle, tick: 99 }, other)).toBe(false)
   })
 
   it('verifyFederatedChange() fails when any signed field changes', () => {
