@@ -129,6 +129,14 @@ for (let i = 0; i < 200; i++) {
   await warm.run(snippet)
   pyx.push(performance.now() - t)
 }
+// The same snippet made new each time (a comment), so the session's
+// compiled-script cache cannot serve it: the metering compiler's cost.
+const pyxNew: number[] = []
+for (let i = 0; i < 200; i++) {
+  const t = performance.now()
+  await warm.run(`${snippet}  # ${i}`)
+  pyxNew.push(performance.now() - t)
+}
 raw.py.runPython('import sys, io')
 for (let i = 0; i < 20; i++) raw.py.runPython(snippet)
 const rawPyx: number[] = []
@@ -142,8 +150,11 @@ emit({
   unit: 'ms',
   sandbox_run_p50: round(percentile(pyx, 0.5)),
   sandbox_run_p99: round(percentile(pyx, 0.99)),
+  sandbox_run_new_snippet_p50: round(percentile(pyxNew, 0.5)),
+  sandbox_run_new_snippet_p99: round(percentile(pyxNew, 0.99)),
   baseline_raw_runPython_p50: round(percentile(rawPyx, 0.5)),
-  target_p50_ms: 5
+  target_p50_ms: 5,
+  target_met: percentile(pyx, 0.5) < 5 && percentile(pyxNew, 0.5) < 5
 })
 await warm.close()
 
