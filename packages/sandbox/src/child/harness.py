@@ -295,7 +295,7 @@ def setup(config_json):
     class ResourceLimitExceeded(BaseException):
         """Raised on every metered tick once a run is over budget; catching it does not help."""
 
-    tick, meter_begin, meter_end, output_flag = make_meter(channel_send, ResourceLimitExceeded)  # noqa: F821 (meter.py)
+    tick, meter_begin, meter_end, output_flag, meter_stopping = make_meter(channel_send, ResourceLimitExceeded)  # noqa: F821 (meter.py)
     _exec = exec
     metered_compile, metered_exec, metered_eval, code_guard = make_instrumenter(tick, compile, exec, eval, sys._getframe)  # noqa: F821
     # Everything compiled from here on is metered: the script, exec/eval
@@ -396,7 +396,7 @@ def setup(config_json):
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
-            except Exception:
+            except BaseException:
                 pass
 
     def format_exc(exc):
@@ -406,19 +406,16 @@ def setup(config_json):
             tb = tb.tb_next
         return ''.join(traceback.format_exception(type(exc), exc, tb, limit=-64))
 
-    def end(exc):
-        used, reason = meter_end()
-        result = {'status': 'ok', 'units': used}
-        if reason == 'budget':
-            result = {'status': 'budget_exceeded', 'units': used,
-                      'error': {'code': 'BUDGET_EXCEEDED', 'message': f'Unit budget of {used} exhausted', 'pythonType': 'ResourceLimitExceeded'}}
-        elif reason == 'output':
-            result = {'status': 'budget_exceeded', 'units': used,
-                      'error': {'code': 'OUTPUT_LIMIT_EXCEEDED', 'message': 'Output limit exceeded: the run was stopped', 'pythonType': 'ResourceLimitExceeded'}}
-        elif isinstance(exc, SystemExit) and exc.code in (None, 0):
-            pass
-        elif exc is not None:
-            ptype = type(exc).__name__
+    def describe(exc):
+        # Runs before the meter stops: a script's __str__, __eq__ or a
+        # replaced sys.stderr called while reporting the error is charged to
+        # the run (and stopped by its budget) instead of running free.
+        if exc is None or meter_stopping() is not None:
+            return None
+        ptype = type(exc).__name__
+        try:
+            if isinstance(exc, SystemExit) and exc.code in (None, 0):
+                return None
             if isinstance(exc, SystemExit):
                 code, message = 'PYTHON_EXIT', f'The script exited with status {exc.code}'
             elif isinstance(exc, SyntaxError):
@@ -427,12 +424,28 @@ def setup(config_json):
             else:
                 code = 'PYTHON_EXCEPTION'
                 message = ''.join(traceback.format_exception_only(type(exc), exc)).strip()
-            try:
-                sys.stderr.write(format_exc(exc))
-            except BaseException:
-                pass
-            result = {'status': 'error', 'units': used, 'error': {'code': code, 'message': message[:4000], 'pythonType': ptype}}
+        except BaseException:
+            code = 'PYTHON_EXIT' if isinstance(exc, SystemExit) else 'PYTHON_EXCEPTION'
+            message = f'{ptype} (its message could not be formatted)'
+        try:
+            sys.stderr.write(format_exc(exc))
+        except BaseException:
+            pass
+        return {'code': code, 'message': str(message)[:4000], 'pythonType': ptype}
+
+    def end(exc):
+        error = describe(exc)
         flush()
+        used, reason = meter_end()
+        result = {'status': 'ok', 'units': used}
+        if reason == 'budget':
+            result = {'status': 'budget_exceeded', 'units': used,
+                      'error': {'code': 'BUDGET_EXCEEDED', 'message': f'Unit budget of {used} exhausted', 'pythonType': 'ResourceLimitExceeded'}}
+        elif reason == 'output':
+            result = {'status': 'budget_exceeded', 'units': used,
+                      'error': {'code': 'OUTPUT_LIMIT_EXCEEDED', 'message': 'Output limit exceeded: the run was stopped', 'pythonType': 'ResourceLimitExceeded'}}
+        elif error is not None:
+            result = {'status': 'error', 'units': used, 'error': error}
         return _dumps(result)
 
     # --------------------------------------------------------- hardening

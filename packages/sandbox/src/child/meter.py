@@ -18,11 +18,13 @@
 
 
 def make_meter(send, ResourceLimitExceeded):
-    """Returns (tick, begin, end, output_flag): a deterministic unit counter.
+    """Returns (tick, begin, end, output_flag, stopping): a deterministic unit counter.
 
     tick: the iterator every instrumented code object calls next() on.
     begin(budget) / end() -> (units, reason): bracket one run; reason is
-    None, 'budget' or 'output'.
+    None, 'budget' or 'output'. stopping() is the reason so far.
+    Between runs (a script's __del__ or __str__ called by the harness), at
+    most IDLE units run, then every tick raises.
     output_flag: a list; appending to it stops the run at the next chunk
     boundary (the output cap's request: it can only stop a run, never
     extend one).
@@ -32,6 +34,8 @@ def make_meter(send, ResourceLimitExceeded):
     from operator import length_hint
 
     CHUNK = 1024
+    IDLE = 100_000
+    idle_left = IDLE
     SENT = object()
     EMPTY = repeat(True, 0)
     left = 0           # units of the budget not yet handed to a chunk
@@ -67,11 +71,23 @@ def make_meter(send, ResourceLimitExceeded):
     # next one.
     queue = deque()
 
-    def refill():
-        nonlocal left, issued, cur, exhausted, reason, stop_units
+    def idle_over():
         if not running:
-            cur = repeat(True, CHUNK)  # host or harness work between runs: free
-            queue.extend((cur, iter(refill, SENT)))
+            raise ResourceLimitExceeded(f'Work outside a run is limited to {IDLE} units')
+        return SENT
+
+    def refill():
+        nonlocal left, issued, cur, exhausted, reason, stop_units, idle_left
+        if not running:
+            # Script code the harness triggers between runs: a small allowance.
+            if idle_left > 0:
+                n = CHUNK if idle_left > CHUNK else idle_left
+                cur = repeat(True, n)
+                queue.extend((cur, iter(refill, SENT)))
+                idle_left -= n
+                return SENT
+            cur = EMPTY
+            queue.extend((iter(idle_over, SENT), iter(refill, SENT)))
             return SENT
         if output_flag and reason is None:
             reason = 'output'
@@ -113,14 +129,18 @@ def make_meter(send, ResourceLimitExceeded):
         running = True
 
     def end():
-        nonlocal running, exhausted
+        nonlocal running, exhausted, idle_left
         running = False
         exhausted = False
+        idle_left = IDLE
         if reason == 'output':
             return stop_units, reason
         return issued - length_hint(cur), reason
 
-    return tick, begin, end, output_flag
+    def stopping():
+        return reason
+
+    return tick, begin, end, output_flag, stopping
 
 
 def make_instrumenter(tick, real_compile, real_exec, real_eval, getframe):

@@ -139,6 +139,33 @@ describe('metering tamper suite', () => {
     }
   })
 
+  it('run() charges a script\'s __str__ called while the error is reported, and caps work between runs', async () => {
+    const sandbox = await pool.acquire({ syscalls: fakeKernel().handler }, { ...baseInit, unitBudget: BUDGET, wallClockMs: 15_000 })
+    try {
+      const r = await sandbox.run('class E(Exception):\n    def __str__(self):\n        while True:\n            pass\nraise E()')
+      expectStoppedAtBudget(r)
+      // An object freed after the run (held only by the error's traceback)
+      // runs its __del__ between runs: at most 100,000 units, then it is stopped.
+      const between = await sandbox.run([
+        'class D:',
+        '    def __del__(self):',
+        '        n = 0',
+        '        while True:',
+        '            n += 1',
+        'def f():',
+        '    d = D()',
+        '    raise ValueError("x")',
+        'f()'
+      ].join('\n'))
+      expect(between.status).toBe('error')
+      const after = await sandbox.run('print("still serving")')
+      expect(after.status).toBe('ok')
+      expect(after.stdout).toBe('still serving\n')
+    } finally {
+      await sandbox.close()
+    }
+  })
+
   it('run() meters code from exec, eval, lambdas, comprehensions and generator expressions', async () => {
     for (const code of [
       'exec("while True: pass")',
