@@ -9,7 +9,7 @@
  * hashCanonical({ b: 1, a: 2 }) === hashCanonical({ a: 2, b: 1 }) // true
  * ```
  */
-export { canonicalize, canonicalBytes } from './canonical.ts'
+export { canonicalize, canonicalBytes, quote } from './canonical.ts'
 export { sha256, sha256Hex, hashCanonical, ZERO_HASH } from './hash.ts'
 export { CryptoError, CRYPTO_ERROR_CODES } from './errors.ts'
 export {

@@ -1,4 +1,4 @@
-import { canonicalize, sha256Hex } from '@os2/crypto'
+import { canonicalize, quote, sha256Hex } from '@os2/crypto'
 import type { EventEnvelope } from './types.ts'
 
 /** The deterministic id of the event at `seq` (no hash needed: seq is unique per ledger). */
@@ -17,7 +17,7 @@ type EnvelopeBody = Omit<EventEnvelope, 'hash'> & { hash?: string | undefined }
 /** A string field as canonical JSON, or undefined when it is neither a string nor null. */
 function stringOrNull (value: unknown): string | undefined {
   if (value === null) return 'null'
-  return typeof value === 'string' ? JSON.stringify(value) : undefined
+  return typeof value === 'string' ? quote(value) : undefined
 }
 
 /**
@@ -44,7 +44,7 @@ export function encodeEnvelopeBody (e: EnvelopeBody, exactKeys: boolean): string
       }
       if (payload !== undefined) {
         // String(n) is JSON.stringify(n) for every finite number (-0 included).
-        return `{"capability_id":${cap},"event_id":${JSON.stringify(e.event_id)},"payload":${payload},"prev_hash":${JSON.stringify(e.prev_hash)},"seq":${String(e.seq)},"tick":${String(e.tick)},"token_id":${tok},"type":${JSON.stringify(e.type)}}`
+        return `{"capability_id":${cap},"event_id":${quote(e.event_id)},"payload":${payload},"prev_hash":${quote(e.prev_hash)},"seq":${String(e.seq)},"tick":${String(e.tick)},"token_id":${tok},"type":${quote(e.type)}}`
       }
     }
   }
