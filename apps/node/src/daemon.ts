@@ -7,7 +7,7 @@ import type { Logger } from 'pino'
 import type { AnyCapabilityDescriptor, KernelHandle } from '@os2/kernel'
 import { dataDirPaths, initDataDir, checkDataDir, openDataDir } from '@os2/kernel/node'
 import { loadKeyPair } from '@os2/crypto'
-import { createPythonRuntime } from '@os2/sandbox'
+import { createPythonRuntime, createSandboxPool } from '@os2/sandbox'
 import { createFederationTransport, mountKernelProtocol, nodeIdentity } from '@os2/federation'
 import type { FederationTransport, NodeIdentity } from '@os2/federation'
 import { createFileStorage, createKernelFederation } from '@os2/federation/kernel'
@@ -149,10 +149,13 @@ class DefaultNodeDaemon implements NodeDaemon {
         const keyPair = await loadKeyPair(dataDirPaths(dir).key)
         const identity = nodeIdentity(keyPair)
         this.#identity = identity
-        const python = createPythonRuntime({ dataDir: dir })
+        // No Pyodide process at start; after the first Python session one loaded process waits
+        // (restored from the memory snapshot), so later sessions open in tens of milliseconds.
+        const pool = createSandboxPool({ size: 0 })
+        const python = createPythonRuntime({ dataDir: dir, pool })
         const fed = createKernelFederation({ keyPair, storage: () => createFileStorage(dir) })
         this.#descriptors = [...python.descriptors, ...fed.descriptors]
-        const opened = await openDataDir(dir, { descriptors: this.#descriptors }).catch(async (err: unknown) => { await python.close(); throw err })
+        const opened = await openDataDir(dir, { descriptors: this.#descriptors }).catch(async (err: unknown) => { await python.close(); await pool.close(); throw err })
         const kernel = opened.kernel
         fed.attach(kernel)
         federation = fed
@@ -163,6 +166,7 @@ class DefaultNodeDaemon implements NodeDaemon {
           try {
             await fed.close()
             await python.close()
+            await pool.close()
           } finally {
             await kernel.close()
           }

@@ -38,7 +38,7 @@ export interface RunError {
 
 export interface RunResult {
   status: RunStatus
-  /** Metered units (PY_START + JUMP events); deterministic for a given script and inputs. */
+  /** Metered units (inline ticks at function entry and loop bodies, see child/meter.py); deterministic for a given script and inputs. */
   units: number
   stdout: string
   stderr: string
