@@ -63,6 +63,9 @@ export function createMemoryCapabilities (components: MemoryCapabilityComponents
       const v = await loadViews()
       const replica = await components.replica()
       const bundle = atTick(ctx.tick, () => replica.write(ref, doc => { fn(doc, v) }))
+      // The token's completion is a durable promise: seal the write into the journal now rather
+      // than leave it in the outbox for a later group commit (lost if the process died first).
+      if (bundle !== undefined && replica.pending() > 0) replica.flush()
       const out: WriteRecord = bundle === undefined
         ? { memory, commit_id: null, seq: null, bytes: 0 }
         : { memory, commit_id: replica.memories.head(memory) ?? null, seq: bundle.seq, bytes: Buffer.from(bundle.update, 'base64').length }

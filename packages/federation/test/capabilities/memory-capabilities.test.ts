@@ -104,3 +104,18 @@ describe('createMemoryCapabilities()', () => {
     expect((next.result as { seq: number }).seq).toBe(6)
   })
 })
+
+describe('a write made through the kernel is in the journal when its token completes', () => {
+  it('survives a crash right after the token, even while the send gate holds writes back for coalescing', async () => {
+    const a = await node(7)
+    await grantTo(a, a.genesis.operator, 'memory.kv.write', ['notes'])
+    // A send in flight: direct replica writes would wait in the outbox now (group commit).
+    a.replica.setSendGate(() => false)
+    const status = await invoke(a, 'memory.kv.write', { namespace: 'notes', set: { kept: true } })
+    expect(status.state).toBe('completed')
+    expect(a.replica.pending()).toBe(0)
+    // "Crash": nothing is flushed or closed; a new process reads the same journal.
+    const { createFileStorage } = await import('../../src/storage/file-storage.ts')
+    expect(createFileStorage(a.dir).load().bundles).toHaveLength(1)
+  })
+})
