@@ -19,7 +19,7 @@ const nondeterminism = {
   ],
   'no-restricted-imports': ['error', {
     patterns: [
-      { group: ['node:fs', 'node:fs/*', 'fs', 'node:net', 'node:child_process', 'node:worker_threads'], message: 'The kernel core has no I/O of its own: storage arrives as a port (see src/node/ for adapters).' },
+      { group: ['node:fs', 'node:fs/*', 'fs', 'node:net', 'node:child_process', 'node:worker_threads'], message: 'The kernel core has no I/O of its own: storage arrives as a port (see packages/kernel/node/ for the Node adapters).' },
       { group: ['@os2/*/src/*'], message: 'Import packages through their public entry points.' }
     ]
   }]
@@ -38,12 +38,11 @@ export default tseslint.config(
     }
   },
   {
-    files: ['packages/*/src/**/*.ts'],
+    files: ['packages/*/src/**/*.ts', 'packages/kernel/node/**/*.ts'],
     rules: { 'no-console': 'error' }
   },
   {
     files: ['packages/kernel/src/**/*.ts'],
-    ignores: ['packages/kernel/src/node/**'],
     rules: nondeterminism
   }
 )

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { canonicalize, sha256Hex, ZERO_HASH } from '@os2/crypto'
 import { createLedger, openLedger } from '../src/ledger/index.ts'
 import type { EventDraft, Ledger } from '../src/ledger/index.ts'
-import { createFileLedgerStorage } from '../src/node/index.ts'
+import { createFileLedgerStorage } from '../node/index.ts'
 import { machine } from './bench-util.ts'
 
 const N = Number(process.env.LEDGER_BENCH_EVENTS ?? 200_000)

@@ -10,7 +10,7 @@
 //    against the verified ones field by field;
 //  - opening it from its files (what `os2` and `os2-node` do with a data dir):
 //    read and parse every segment, hash the lines on a worker thread while
-//    the kernel replays (src/node/parallel-scan.ts). Wall time: two threads.
+//    the kernel replays (node/parallel-scan.ts). Wall time: two threads.
 // The workload is a mixed one recorded by the live kernel: several principals
 // and scoped grants, state puts (objects and scalars), gets, deletes, lists,
 // emits, sleeps, three-step scripts, a few budget overruns and scope
@@ -19,7 +19,7 @@
 import { canonicalize, sha256Hex, ZERO_HASH } from '@os2/crypto'
 import { createGenesis, createKernel, createMemoryLedgerStorage, replayLedger, verifyEvents } from '../src/index.ts'
 import type { EventEnvelope, KernelHandle } from '../src/index.ts'
-import { createFileLedgerStorage } from '../src/node/index.ts'
+import { createFileLedgerStorage } from '../node/index.ts'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

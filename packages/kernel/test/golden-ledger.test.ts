@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { createKernel, parseGenesis, replayLedger } from '../src/index.ts'
-import { createFileLedgerStorage, verifyLedgerDir } from '../src/node/index.ts'
+import { createFileLedgerStorage, verifyLedgerDir } from '../node/index.ts'
 import { writeGoldenLedger } from './fixtures/golden/golden-workload.ts'
 import type { GoldenExpectation } from './fixtures/golden/golden-workload.ts'
 

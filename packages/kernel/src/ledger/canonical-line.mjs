@@ -1,5 +1,5 @@
 // Plain JavaScript (node: imports only) so the ledger hash worker
-// (src/node/ledger-hash-worker.mjs) shares it under tsx, vitest or a bundle.
+// (node/ledger-hash-worker.mjs) shares it under tsx, vitest or a bundle.
 import { hash } from 'node:crypto'
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { createMemorySnapshotStore } from '../../src/index.ts'
-import { createFileSnapshotStore } from '../../src/node/index.ts'
+import { createFileSnapshotStore } from '../../node/index.ts'
 import { snapshotStoreConformance } from '../../src/testing/index.ts'
 
 snapshotStoreConformance({ describe, it, expect }, { name: 'memory', setup: async () => createMemorySnapshotStore() })

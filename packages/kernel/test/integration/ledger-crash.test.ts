@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '../../src/ledger/index.ts'
-import { createFileLedgerStorage, verifyLedgerDir } from '../../src/node/index.ts'
+import { createFileLedgerStorage, verifyLedgerDir } from '../../node/index.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const repoRoot = resolve(here, '../../../..')
@@ -15,7 +15,7 @@ const src = (p: string): string => pathToFileURL(resolve(here, '../../src', p)).
 // and prints each seq only once its flush (write + fdatasync) has resolved.
 const CHILD = `
 import { openLedger } from '${src('ledger/index.ts')}'
-import { createFileLedgerStorage, nodeLedgerFs } from '${src('node/index.ts')}'
+import { createFileLedgerStorage, nodeLedgerFs } from '${src('../node/index.ts')}'
 const [dir, mode] = process.argv.slice(2)
 // In 'tear' mode each write reaches the file in two syscalls with a pause between them,
 // announced on stdout, so the parent's SIGKILL lands mid-record (as a power cut would).

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path'
 import { createLedger } from '../../src/ledger/index.ts'
 import type { EventDraft, EventEnvelope, Ledger } from '../../src/ledger/index.ts'
-import type { LedgerFile, LedgerFs } from '../../src/node/index.ts'
+import type { LedgerFile, LedgerFs } from '../../node/index.ts'
 
 /** A deterministic draft for event `i`, with a payload that exercises escapes and unicode. */
 export function draft (i: number): EventDraft {

@@ -2,8 +2,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { initDataDir, openDataDir, readDataDirPublicKey } from '../../src/node/data-dir.ts'
-import { verifyLedgerDir } from '../../src/node/index.ts'
+import { initDataDir, openDataDir, readDataDirPublicKey } from '../../node/data-dir.ts'
+import { verifyLedgerDir } from '../../node/index.ts'
 
 let base: string
 beforeEach(async () => { base = await mkdtemp(join(tmpdir(), 'os2-checkpoint-')) })

@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, utimes, wri
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { checkDataDir, dataDirPaths, initDataDir, loadDataDir, lockDataDir, openDataDir, readDataDirPublicKey, readGenesis } from '../../src/node/data-dir.ts'
+import { checkDataDir, dataDirPaths, initDataDir, loadDataDir, lockDataDir, openDataDir, readDataDirPublicKey, readGenesis } from '../../node/data-dir.ts'
 
 let base: string
 beforeEach(async () => { base = await mkdtemp(join(tmpdir(), 'os2-data-dir-')) })

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { keyPairFromSeed } from '@os2/crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openLedger } from '../../src/ledger/index.ts'
-import { createFileLedgerStorage, verifyLedgerDir } from '../../src/node/index.ts'
+import { createFileLedgerStorage, verifyLedgerDir } from '../../node/index.ts'
 import { createMemoryFs, draft } from '../ledger/fixtures.ts'
 import type { MemoryFs } from '../ledger/fixtures.ts'
 

@@ -5,7 +5,7 @@ import { canonicalize, keyPairFromSeed } from '@os2/crypto'
 import { afterAll, describe, expect, it } from 'vitest'
 import { KernelError } from '../../src/errors.ts'
 import { openLedger } from '../../src/ledger/index.ts'
-import { createFileLedgerStorage, verifyLedgerDir } from '../../src/node/index.ts'
+import { createFileLedgerStorage, verifyLedgerDir } from '../../node/index.ts'
 import { createMemoryFs, draft, ledgerOf } from '../ledger/fixtures.ts'
 
 const dirs: string[] = []

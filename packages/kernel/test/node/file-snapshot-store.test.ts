@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { buildSnapshotRecord, createState, isKernelError } from '../../src/index.ts'
-import { createFileSnapshotStore } from '../../src/node/index.ts'
+import { createFileSnapshotStore } from '../../node/index.ts'
 
 const dirs: string[] = []
 afterEach(async () => { for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true }) })

@@ -1,8 +1,8 @@
 import type { CanonicalValue } from '@os2/crypto'
 import { describe, expect, it } from 'vitest'
 import { openLedger } from '../../src/ledger/index.ts'
-import { createFileLedgerStorage } from '../../src/node/index.ts'
-import { PARALLEL_SCAN_MIN_BYTES, scanSegmentsParallel } from '../../src/node/parallel-scan.ts'
+import { createFileLedgerStorage } from '../../node/index.ts'
+import { PARALLEL_SCAN_MIN_BYTES, scanSegmentsParallel } from '../../node/parallel-scan.ts'
 import { createMemoryFs } from '../ledger/fixtures.ts'
 import type { MemoryFs } from '../ledger/fixtures.ts'
 

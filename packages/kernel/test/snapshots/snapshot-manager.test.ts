@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@os2/crypto'
 import { createKernel, createMemoryLedgerStorage, isKernelError, verifySnapshotAuth } from '../../src/index.ts'
 import type { KernelHandle, SnapshotRecord } from '../../src/index.ts'
-import { createFileSnapshotStore } from '../../src/node/file-snapshot-store.ts'
+import { createFileSnapshotStore } from '../../node/file-snapshot-store.ts'
 import { createTestKernel, grant, submit } from '../../src/testing/index.ts'
 import { rehashFrom } from '../helpers.ts'
 

@@ -1,10 +1,10 @@
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { canonicalize } from '@os2/crypto'
-import { KernelError } from '../errors.ts'
-import { checkSnapshotRecord } from '../snapshots/snapshot-record.ts'
-import type { SnapshotRecord } from '../snapshots/snapshot-record.ts'
-import type { SnapshotStore } from '../snapshots/snapshot-store.ts'
+import { KernelError } from '../src/errors.ts'
+import { checkSnapshotRecord } from '../src/snapshots/snapshot-record.ts'
+import type { SnapshotRecord } from '../src/snapshots/snapshot-record.ts'
+import type { SnapshotStore } from '../src/snapshots/snapshot-store.ts'
 
 const READY_FILE = 'ready.json'
 const ID = /^[A-Za-z0-9._:@-]+$/

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
-import { ChainVerifier } from '../ledger/verify.ts'
-import type { EventEnvelope } from '../ledger/types.ts'
+import { ChainVerifier } from '../src/ledger/verify.ts'
+import type { EventEnvelope } from '../src/ledger/types.ts'
 import type { LedgerFs } from './ledger-fs.ts'
 
 const SEGMENT_FILE = /^segment-(\d{6,})\.jsonl$/

@@ -4,7 +4,7 @@
 // canonical and hashes and links right" or "look again from seq N": the
 // exact verifier on the main thread judges anything it questions.
 import { parentPort, workerData } from 'node:worker_threads'
-import { isCanonicalLine, lineBodyHash } from '../ledger/canonical-line.mjs'
+import { isCanonicalLine, lineBodyHash } from '../src/ledger/canonical-line.mjs'
 
 const ZERO_HASH = '0'.repeat(64)
 
