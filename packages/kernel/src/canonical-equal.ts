@@ -28,14 +28,20 @@ export function canonicalEqual (a: unknown, b: unknown): boolean {
       if (Array.isArray(b) || !isPlain(a) || !isPlain(b)) return false
       const ra = a as Record<string, unknown>
       const rb = b as Record<string, unknown>
+      // for-in walks V8's enum cache without allocating a key array (Object.keys did, per object per event);
+      // an inherited enumerable member (a polluted prototype) answers false: the caller takes the exact path.
       let defined = 0
-      for (const key of Object.keys(ra)) {
+      for (const key in ra) {
+        if (!Object.hasOwn(ra, key)) return false
         const x = ra[key]
         if (x === undefined) continue
         defined++
         if (!Object.hasOwn(rb, key) || !canonicalEqual(x, rb[key])) return false
       }
-      for (const key of Object.keys(rb)) if (rb[key] !== undefined) defined--
+      for (const key in rb) {
+        if (!Object.hasOwn(rb, key)) return false
+        if (rb[key] !== undefined) defined--
+      }
       return defined === 0
     }
     default:

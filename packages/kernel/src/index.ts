@@ -42,7 +42,7 @@ export {
 } from './protocol/schemas.ts'
 export { jsonValue, isJsonValue, MAX_JSON_DEPTH } from './protocol/json-value.ts'
 
-export type { KernelComponents, KernelInit, KernelHandle } from './kernel.ts'
+export type { KernelComponents, KernelInit, KernelHandle, ReplayComponents } from './kernel.ts'
 export type { Clock } from './clock.ts'
 export type { Rng, RngState } from './rng.ts'
 export type { KernelErrorCode } from './errors.ts'

@@ -8,7 +8,7 @@ import type { Rng, RngState } from './rng.ts'
 import { KernelError, isKernelError } from './errors.ts'
 import type { KernelErrorCode } from './errors.ts'
 import { EVENT_TYPES, isRecordedEventType } from './events.ts'
-import type { EventDraft, EventEnvelope, LedgerStorage } from './ledger/types.ts'
+import type { EventDraft, EventEnvelope, LedgerStorage, VerifyResult } from './ledger/types.ts'
 import type { KernelLedger, LedgerFactory } from './kernel-ledger.ts'
 import { defaultLedgerFactory } from './default-ledger-factory.ts'
 import { CancelToken, KernelRequest, REQUEST_TYPES } from './protocol/schemas.ts'
@@ -40,7 +40,7 @@ import { replayRecorded } from './replay.ts'
 import { canonicalEqual } from './canonical-equal.ts'
 import { canonicalByteLength } from './canonical-size.ts'
 import type { ReplayTarget } from './replay.ts'
-import { createLedger, verifyEvents } from './ledger/index.ts'
+import { createLedger, envelopeHash, verifyEvents } from './ledger/index.ts'
 
 /** Collaborators. Everything is optional; the defaults make an in-memory kernel. */
 export interface KernelComponents {
@@ -58,6 +58,18 @@ export interface KernelComponents {
   wallClock?: WallClock
   /** Ledger implementation (default: `@os2/kernel`'s own ledger). */
   ledgers?: LedgerFactory
+}
+
+/** What `replayLedger` runs with. */
+export interface ReplayComponents extends Pick<KernelComponents, 'ledgers' | 'wallClock'> {
+  /**
+   * Verifies the recorded chain (every hash and link, what `verifyEvents`
+   * checks) elsewhere, on another thread, while replay runs here. Replay then
+   * matches each produced event against the recorded one field by field
+   * instead of encoding and hashing it. Absent: each produced event is hashed
+   * and compared hash for hash, on this thread.
+   */
+  verifyChain?: (events: readonly EventEnvelope[]) => Promise<VerifyResult>
 }
 
 export interface KernelInit {
@@ -491,6 +503,15 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   /** Serves recorded external results (replay only). */
   setRecorded (events: readonly EventEnvelope[]): void {
     this.#recorded = events
+  }
+
+  /**
+   * Replay only: an event produced at seq i with the same fields as `events[i]`
+   * is appended as recorded, without encoding and hashing it. The caller
+   * answers for the recorded hashes (it verified them, or is verifying them).
+   */
+  trustRecorded (events: readonly EventEnvelope[]): void {
+    this.#trusted = events
   }
 
   replayStep (): boolean | Promise<boolean> {
@@ -1105,13 +1126,32 @@ export async function createKernel (components: KernelComponents, init: KernelIn
  * the first event whose hash differs (`snapshot-replay` from the beginning,
  * `ledger-verify --replay`).
  */
-export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: Pick<KernelComponents, 'ledgers' | 'wallClock'> = {}): Promise<ReplayReport> {
+export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: ReplayComponents = {}): Promise<ReplayReport> {
   const ledgers = components.ledgers ?? defaultLedgerFactory
   const recorded = [...events]
   const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, ledgers.create(), ledgers)
+  const verifying = components.verifyChain?.(recorded)
+  if (verifying !== undefined) scratch.trustRecorded(recorded)
   const outcome = await replayWith(scratch, recorded)
+  const verified = await verifying
+  if (verified !== undefined && !verified.ok && (outcome.ok || verified.firstBadSeq < outcome.firstDivergentSeq)) {
+    // The recorded chain breaks before replay diverged: report it as replay would have met it, hash against hash.
+    const seq = verified.firstBadSeq
+    return { ok: false, snapshotId: 'genesis', eventsReplayed: Math.max(0, seq - 1), firstDivergentSeq: seq, expected: recorded[seq]?.hash ?? 'none', actual: producedHash(scratch.ledger.get(seq), recorded[seq]) ?? verified.reason }
+  }
   if (!outcome.ok) return { ok: false, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, firstDivergentSeq: outcome.firstDivergentSeq, expected: outcome.expected, actual: outcome.actual }
   return { ok: true, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, head: outcome.head }
+}
+
+/** The hash replay gives the event it produced at a seq: its own, or, when it matched the recorded event and took it as is, the hash of that event's fields. */
+function producedHash (produced: EventEnvelope | undefined, recorded: EventEnvelope | undefined): string | undefined {
+  if (produced === undefined) return undefined
+  if (produced !== recorded) return produced.hash
+  try {
+    return envelopeHash(produced)
+  } catch {
+    return undefined
+  }
 }
 
 async function replayWith (scratch: DefaultKernel, recorded: readonly EventEnvelope[]): ReturnType<typeof replayRecorded> {
