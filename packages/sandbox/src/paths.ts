@@ -23,3 +23,8 @@ export function childDir (): string {
 export function hostScript (): string {
   return join(childDir(), 'host.mjs')
 }
+
+/** The V8 code cache for Pyodide's JS that belongs to a snapshot (made with it, beside it). */
+export function codeCachePath (snapshotPath: string): string {
+  return snapshotPath.replace(/\.snap$/, '') + '.jscache'
+}

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SandboxError } from './errors.ts'
-import { childDir, pyodideVersion } from './paths.ts'
-import { spawnSessionProcess } from './session-process.ts'
+import { childDir, pyodideDir, pyodideVersion } from './paths.ts'
+import { CHILD_V8_FLAGS, spawnSessionProcess } from './session-process.ts'
 
 /** Default folder for Pyodide memory snapshots. */
 export function defaultSnapshotDir (): string {
@@ -13,13 +13,27 @@ export function defaultSnapshotDir (): string {
 
 /**
  * The snapshot file name is keyed by everything that shapes the restored
- * memory: the Pyodide version, the Node version and the host/preload code.
+ * memory and the code cache made with it: the Pyodide version and its JS,
+ * the Node version, the children's V8 flags and the host/preload code.
  */
 export function snapshotFileName (): string {
   const h = createHash('sha256')
-  h.update(pyodideVersion()).update('\0').update(process.version).update('\0')
+  h.update(pyodideVersion()).update('\0').update(process.version).update('\0').update(CHILD_V8_FLAGS.join(' ')).update('\0')
   for (const f of ['host.mjs', 'preload.py', 'meter.py', 'harness.py']) h.update(readFileSync(join(childDir(), f))).update('\0')
+  // The code cache made with the snapshot is for this exact pyodide.asm.mjs
+  // (V8 checks only the source's length).
+  h.update(asmDigest())
   return `pyodide-${pyodideVersion()}-${h.digest('hex').slice(0, 16)}.snap`
+}
+
+let asmDigestMemo: { stamp: string, digest: string } | undefined
+/** SHA-256 of pyodide.asm.mjs (1.2 MB), remembered while the file's inode, size and mtime stay the same. */
+function asmDigest (): string {
+  const file = join(pyodideDir(), 'pyodide.asm.mjs')
+  const st = statSync(file)
+  const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
+  if (asmDigestMemo?.stamp !== stamp) asmDigestMemo = { stamp, digest: createHash('sha256').update(readFileSync(file)).digest('hex') }
+  return asmDigestMemo.digest
 }
 
 const pending = new Map<string, Promise<string>>()

@@ -12,14 +12,10 @@
 import fs from 'node:fs'
 import crypto from 'node:crypto'
 import path from 'node:path'
-import net from 'node:net'
-import tls from 'node:tls'
-import dgram from 'node:dgram'
-import http from 'node:http'
-import https from 'node:https'
-import childProcess from 'node:child_process'
 import { syncBuiltinESMExports } from 'node:module'
+import { pathToFileURL } from 'node:url'
 import v8 from 'node:v8'
+import vm from 'node:vm'
 
 const TO_PARENT = 3
 const FROM_PARENT = 4
@@ -87,41 +83,226 @@ process.binding = (name) => name === 'constants' ? { fs: fs.constants, os: {} } 
 v8.setFlagsFromString('--wasm-tiering-budget=20000000')
 
 const started = performance.now()
+const phases = {}
 // Start-up work that does not depend on each other overlaps: the WASM
 // compile (V8 decodes and validates on background threads; functions are
-// compiled lazily on first call) and the snapshot read run while the main
-// thread imports and parses Pyodide's JS (pyodide.asm.mjs, 1.2 MB).
-const wasmBytes = fs.readFileSync(path.join(boot.pyodideDir, 'pyodide.asm.wasm'))
+// compiled lazily on first call) runs while the main thread loads
+// Pyodide's JS (pyodide.asm.mjs, 1.2 MB).
+const wasmPath = path.join(boot.pyodideDir, 'pyodide.asm.wasm')
+const wasmBytes = fs.readFileSync(wasmPath)
 const wasmModule = WebAssembly.compile(wasmBytes)
 wasmModule.catch(() => {}) // Pyodide's own instantiate reports a failure
-const snapshot = boot.mode !== 'make-snapshot' && boot.snapshotPath
-  ? fs.promises.readFile(boot.snapshotPath).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
-  : undefined
-const asmModule = import(path.join(boot.pyodideDir, 'pyodide.asm.mjs'))
+// The modules only the hardening (in `init`) needs load while the main
+// thread would otherwise wait for the compile.
+const hostModules = Promise.all(['node:net', 'node:tls', 'node:dgram', 'node:http', 'node:https', 'node:child_process'].map((m) => import(m)))
+
+// ------------------------------------------- Pyodide's JS, from a code cache
+//
+// pyodide.asm.mjs (Emscripten's output, 1.2 MB of JS) costs ~55 ms of main
+// thread to parse as a module, and more to compile lazily the functions the
+// restore runs. Node 20 has no module compile cache, but a `vm.Script` takes
+// V8 code-cache data: the file is loaded as a script (a function of the two
+// module-only things it uses, `import.meta.url` and dynamic `import()`),
+// and the cache is written once, beside the snapshot, by the process that
+// makes the snapshot (after Pyodide ran, so the lazily compiled functions
+// are in it). A source of another shape is imported as a module, as before.
+
+const ASM_HEAD = 'async function _createPyodideModule('
+const ASM_TAIL = 'export default _createPyodideModule;'
+// Token counts of the Pyodide version this was written against: a new
+// version with other module-only syntax falls back to the module import.
+const ASM_META_URLS = 3
+const ASM_DYNAMIC_IMPORTS = 15
+// Two exact-text patches, applied only when each occurs exactly once:
+const ASM_PATCHES = [
+  // Emscripten compiles a tiny WASM module per JS function it puts in the
+  // function table (261 at start-up); the module depends only on the
+  // signature, so one per signature is compiled and reused (same bytes,
+  // same module; each function still gets its own instance).
+  ['var module=new WebAssembly.Module(bytes);', 'var module=__os2.wrapperModules[sig]??=new WebAssembly.Module(bytes);'],
+  // The snapshot restore copies the heap image into WASM memory: the child
+  // reads it from the file straight into that memory instead (no 31 MB
+  // buffer, no second copy; see `restoreHeap`).
+  ['return Module.HEAP8.set(t),l}', 'return __os2.restoreHeap(Module.HEAP8,t),l}']
+]
+const CACHE_MAGIC = Buffer.from('OS2-V8-CODE-CACHE-1\n')
+
+/**
+ * The script form of pyodide.asm.mjs and which patches it got, or undefined
+ * if its shape is not the expected one. One pass of `indexOf` (a regex or
+ * split over 1.2 MB costs tens of ms).
+ */
+function asmAsScript (src) {
+  const tail = src.lastIndexOf(ASM_TAIL)
+  if (!src.startsWith(ASM_HEAD) || tail < 0 || src.slice(tail + ASM_TAIL.length).trim() !== '') return undefined
+  const parts = []
+  let metaUrls = 0
+  let dynamicImports = 0
+  let from = 0
+  for (let at = src.indexOf('import', 0); at >= 0 && at < tail; at = src.indexOf('import', at + 6)) {
+    const before = at === 0 ? '' : src[at - 1]
+    if (/[\w$]/.test(before)) continue // part of a longer name
+    if (src.startsWith('import.meta', at)) {
+      if (!src.startsWith('import.meta.url', at) || before === '.') return undefined
+      parts.push(src.slice(from, at), '__os2.url')
+      from = at + 'import.meta.url'.length
+      metaUrls++
+    } else if (src[at + 6] === '(' && before !== '.') {
+      parts.push(src.slice(from, at), '__os2.import')
+      from = at + 6
+      dynamicImports++
+    }
+  }
+  if (metaUrls !== ASM_META_URLS || dynamicImports !== ASM_DYNAMIC_IMPORTS) return undefined
+  parts.push(src.slice(from, tail))
+  let body = parts.join('')
+  const patched = []
+  for (const [find, replace] of ASM_PATCHES) {
+    const at = body.indexOf(find)
+    if (at < 0 || body.indexOf(find, at + 1) >= 0) continue
+    body = body.slice(0, at) + replace + body.slice(at + find.length)
+    patched.push(find)
+  }
+  return { source: `(function (__os2) {'use strict';${body}\nreturn _createPyodideModule\n})`, restoreHeap: patched.includes(ASM_PATCHES[1][0]) }
+}
+
+/** Reads the code cache: `CACHE_MAGIC`, SHA-256 of the data, the data (V8 does not checksum it in release builds). */
+function readCodeCache (file) {
+  let buf
+  try { buf = fs.readFileSync(file) } catch { return { state: 'missing' } }
+  const head = CACHE_MAGIC.length
+  if (buf.length <= head + 32 || !buf.subarray(0, head).equals(CACHE_MAGIC)) return { state: 'corrupt' }
+  const data = buf.subarray(head + 32)
+  if (!crypto.createHash('sha256').update(data).digest().equals(buf.subarray(head, head + 32))) return { state: 'corrupt' }
+  return { state: 'found', data }
+}
+
+function writeCodeCache (file, data) {
+  const tmp = file + '.' + process.pid + '.tmp'
+  fs.writeFileSync(tmp, Buffer.concat([CACHE_MAGIC, crypto.createHash('sha256').update(data).digest(), data]))
+  fs.renameSync(tmp, file)
+}
+
+// The snapshot: Pyodide's format is a 48-byte header (magic, offset of the
+// heap image, length of a JSON part, build id), the JSON, then the heap
+// image up to the end; the file's length is the WASM memory size. With the
+// restore patch only the header and JSON are read up front, into a buffer
+// of the file's length (zero pages the OS maps lazily), and `restoreHeap`
+// reads the image into WASM memory. Otherwise the whole file is read.
+let heapImage // { fd, offset, length, view } while a direct restore is pending
+
+function restoreHeap (heap, image) {
+  if (heapImage === undefined || image.buffer !== heapImage.view.buffer || image.byteOffset !== heapImage.offset) {
+    heap.set(image)
+    return
+  }
+  const { fd, offset, length } = heapImage
+  heapImage = undefined
+  try {
+    for (let done = 0; done < length;) {
+      const n = fs.readSync(fd, heap, done, length - done, offset + done)
+      if (n === 0) throw new Error('The Pyodide snapshot file is shorter than its header says')
+      done += n
+    }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+function openSnapshot (file, direct) {
+  if (!direct) return fs.promises.readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
+  const fd = fs.openSync(file, 'r')
+  try {
+    const size = fs.fstatSync(fd).size
+    const view = new Uint8Array(size)
+    if (size < 48 || fs.readSync(fd, view, 0, 48, 0) !== 48) throw new Error('The Pyodide snapshot file is too short')
+    const offset = new DataView(view.buffer).getUint32(4, true)
+    if (offset < 48 || offset > size) throw new Error('The Pyodide snapshot header is invalid')
+    for (let done = 48; done < offset;) {
+      const n = fs.readSync(fd, view, done, offset - done, done)
+      if (n === 0) throw new Error('The Pyodide snapshot file is too short')
+      done += n
+    }
+    heapImage = { fd, offset, length: size - offset, view }
+    return view
+  } catch (err) {
+    fs.closeSync(fd)
+    throw err
+  }
+}
+
+let asmScript
+/** Pyodide's module factory, how it was loaded (`phases.codeCache`) and whether the heap restore is patched. */
+async function loadAsm () {
+  const file = path.join(boot.pyodideDir, 'pyodide.asm.mjs')
+  let script
+  try {
+    script = asmAsScript(fs.readFileSync(file, 'utf8'))
+  } catch {
+    script = undefined // the module import below reports what is wrong
+  }
+  if (script !== undefined) {
+    const cache = boot.codeCachePath && boot.mode !== 'make-snapshot' ? readCodeCache(boot.codeCachePath) : { state: 'none' }
+    try {
+      const compiled = new vm.Script(script.source, { filename: file, cachedData: cache.data })
+      const factory = compiled.runInThisContext()({
+        url: pathToFileURL(file).href,
+        import: (specifier) => import(specifier),
+        wrapperModules: Object.create(null),
+        restoreHeap
+      })
+      asmScript = compiled
+      return { factory, restoreHeap: script.restoreHeap, state: cache.data === undefined ? cache.state : compiled.cachedDataRejected ? 'rejected' : 'accepted' }
+    } catch {
+      asmScript = undefined // not valid as a script after all: import it as the module it is
+    }
+  }
+  return { factory: (await import(file)).default, restoreHeap: false, state: 'module' }
+}
+
+const asm = await loadAsm()
+phases.codeCache = asm.state
+const snapshot = boot.mode !== 'make-snapshot' && boot.snapshotPath ? openSnapshot(boot.snapshotPath, asm.restoreHeap) : undefined
 const { loadPyodide } = await import(path.join(boot.pyodideDir, 'pyodide.mjs'))
+phases.import = performance.now() - started
+
+// Pyodide reads the WASM file again to instantiate it: it gets the bytes
+// read above (no second 9.6 MB read), and its instantiate gets the module
+// compiled from them.
+const realReadFile = fs.promises.readFile
+fs.promises.readFile = function readFile (file, ...rest) {
+  if (typeof file === 'string' && path.resolve(file) === wasmPath) return Promise.resolve(wasmBytes)
+  return realReadFile.call(this, file, ...rest)
+}
+syncBuiltinESMExports()
 const realInstantiate = WebAssembly.instantiate
-// Pyodide instantiates from the bytes it read itself; hand it the module
-// compiled above instead (once, for the file it is: same length).
 WebAssembly.instantiate = async function instantiate (source, imports) {
-  if (source instanceof WebAssembly.Module || source?.byteLength !== wasmBytes.byteLength) return await realInstantiate.call(WebAssembly, source, imports)
+  if (source?.buffer !== wasmBytes.buffer) return await realInstantiate.call(WebAssembly, source, imports)
   WebAssembly.instantiate = realInstantiate
   const module = await wasmModule
   return { module, instance: await realInstantiate.call(WebAssembly, module, imports) }
 }
-const phases = { import: performance.now() - started }
 const loadOptions = {
   indexURL: boot.pyodideDir + '/',
   env: { PYTHONHASHSEED: '0', HOME: '/home/pyodide', TZ: 'UTC', LANG: 'C.UTF-8' },
   stdout: () => {},
   stderr: () => {},
-  createPyodideModule: (await asmModule).default
+  createPyodideModule: asm.factory
 }
 if (boot.mode === 'make-snapshot') loadOptions._makeSnapshot = true
 else if (snapshot !== undefined) loadOptions._loadSnapshot = snapshot
-phases.read = performance.now() - started
-const py = await loadPyodide(loadOptions)
-WebAssembly.instantiate = realInstantiate
+let py
+try {
+  py = await loadPyodide(loadOptions)
+} finally {
+  WebAssembly.instantiate = realInstantiate
+  fs.promises.readFile = realReadFile
+  syncBuiltinESMExports()
+  if (heapImage !== undefined) fs.closeSync(heapImage.fd)
+  heapImage = undefined
+}
 phases.load = performance.now() - started
+const [net, tls, dgram, http, https, childProcess] = (await hostModules).map((m) => m.default)
 
 /**
  * The harness definitions live in a module that the snapshot already holds
@@ -153,10 +334,18 @@ if (boot.mode === 'make-snapshot') {
   py.runPython(fs.readFileSync(new URL('./preload.py', import.meta.url), 'utf8'))
   harnessModule().destroy()
   const bytes = py.makeMemorySnapshot()
+  // The code cache goes first: a snapshot without its cache beside it is
+  // only slower to start, and the snapshot's presence means "done".
+  let codeCacheBytes = 0
+  if (boot.codeCachePath && asmScript !== undefined) {
+    const data = asmScript.createCachedData()
+    writeCodeCache(boot.codeCachePath, data)
+    codeCacheBytes = data.length
+  }
   const tmp = boot.snapshotPath + '.' + process.pid + '.tmp'
   fs.writeFileSync(tmp, bytes)
   fs.renameSync(tmp, boot.snapshotPath)
-  send({ t: 'snapshot', bytes: bytes.length, ms: performance.now() - started })
+  send({ t: 'snapshot', bytes: bytes.length, codeCacheBytes, ms: performance.now() - started })
   process.exit(0)
 }
 
