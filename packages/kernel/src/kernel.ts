@@ -8,7 +8,7 @@ import type { Rng, RngState } from './rng.ts'
 import { KernelError, isKernelError } from './errors.ts'
 import type { KernelErrorCode } from './errors.ts'
 import { EVENT_TYPES, isRecordedEventType } from './events.ts'
-import type { EventDraft, EventEnvelope, LedgerStorage, VerifyResult } from './ledger/types.ts'
+import type { EventDraft, EventEnvelope, HashOffload, LedgerStorage } from './ledger/types.ts'
 import type { KernelLedger, LedgerFactory } from './kernel-ledger.ts'
 import { defaultLedgerFactory } from './default-ledger-factory.ts'
 import { CancelToken, KernelRequest, REQUEST_TYPES } from './protocol/schemas.ts'
@@ -40,7 +40,7 @@ import { replayRecorded } from './replay.ts'
 import { canonicalEqual } from './canonical-equal.ts'
 import { canonicalByteLength } from './canonical-size.ts'
 import type { ReplayTarget } from './replay.ts'
-import { createLedger, envelopeHash, verifyEvents } from './ledger/index.ts'
+import { createLedger, verifyEvents } from './ledger/index.ts'
 
 /** Collaborators. Everything is optional; the defaults make an in-memory kernel. */
 export interface KernelComponents {
@@ -63,13 +63,13 @@ export interface KernelComponents {
 /** What `replayLedger` runs with. */
 export interface ReplayComponents extends Pick<KernelComponents, 'ledgers' | 'wallClock'> {
   /**
-   * Verifies the recorded chain (every hash and link, what `verifyEvents`
-   * checks) elsewhere, on another thread, while replay runs here. Replay then
-   * matches each produced event against the recorded one field by field
-   * instead of encoding and hashing it. Absent: each produced event is hashed
-   * and compared hash for hash, on this thread.
+   * Hashes produced events elsewhere (another thread): the replay ledger
+   * takes each event's hash from the record, so the chain goes on at once,
+   * and the offload checks every produced event's canonical body against
+   * it. Used with the default ledger only. Absent: each produced event is
+   * hashed here.
    */
-  verifyChain?: (events: readonly EventEnvelope[]) => Promise<VerifyResult>
+  offloadHashes?: () => HashOffload
 }
 
 export interface KernelInit {
@@ -503,15 +503,6 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   /** Serves recorded external results (replay only). */
   setRecorded (events: readonly EventEnvelope[]): void {
     this.#recorded = events
-  }
-
-  /**
-   * Replay only: an event produced at seq i with the same fields as `events[i]`
-   * is appended as recorded, without encoding and hashing it. The caller
-   * answers for the recorded hashes (it verified them, or is verifying them).
-   */
-  trustRecorded (events: readonly EventEnvelope[]): void {
-    this.#trusted = events
   }
 
   replayStep (): boolean | Promise<boolean> {
@@ -1129,29 +1120,30 @@ export async function createKernel (components: KernelComponents, init: KernelIn
 export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: ReplayComponents = {}): Promise<ReplayReport> {
   const ledgers = components.ledgers ?? defaultLedgerFactory
   const recorded = [...events]
-  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, ledgers.create(), ledgers)
-  const verifying = components.verifyChain?.(recorded)
-  if (verifying !== undefined) scratch.trustRecorded(recorded)
-  const outcome = await replayWith(scratch, recorded)
-  const verified = await verifying
-  if (verified !== undefined && !verified.ok && (outcome.ok || verified.firstBadSeq < outcome.firstDivergentSeq)) {
-    // The recorded chain breaks before replay diverged: report it as replay would have met it, hash against hash.
-    const seq = verified.firstBadSeq
-    return { ok: false, snapshotId: 'genesis', eventsReplayed: Math.max(0, seq - 1), firstDivergentSeq: seq, expected: recorded[seq]?.hash ?? 'none', actual: producedHash(scratch.ledger.get(seq), recorded[seq]) ?? verified.reason }
+  const offload = components.ledgers === undefined ? components.offloadHashes?.() : undefined
+  const claimed = (seq: number): string | undefined => {
+    const hash = recorded[seq]?.hash
+    // Only what could be a SHA-256 in hex is taken on trust; anything else is hashed here and differs at once.
+    return typeof hash === 'string' && hash.length === 64 ? hash : undefined
+  }
+  const ledger = offload === undefined ? ledgers.create() : createLedger({ claimedHashes: { claimed, offload } })
+  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, ledger, ledgers)
+  let outcome: Awaited<ReturnType<typeof replayWith>>
+  try {
+    outcome = await replayWith(scratch, recorded)
+  } catch (err) {
+    // The offload lets go of its thread whatever replay did.
+    await offload?.settle().catch(() => undefined)
+    throw err
+  }
+  const mismatch = await offload?.settle()
+  if (mismatch !== undefined && (outcome.ok || mismatch.seq <= outcome.firstDivergentSeq)) {
+    // Every event before it hashed as recorded, so its claimed prev_hash was the real one: this is the first divergence.
+    const seq = mismatch.seq
+    return { ok: false, snapshotId: 'genesis', eventsReplayed: Math.max(0, seq - 1), firstDivergentSeq: seq, expected: recorded[seq]?.hash ?? 'none', actual: mismatch.actual }
   }
   if (!outcome.ok) return { ok: false, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, firstDivergentSeq: outcome.firstDivergentSeq, expected: outcome.expected, actual: outcome.actual }
   return { ok: true, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, head: outcome.head }
-}
-
-/** The hash replay gives the event it produced at a seq: its own, or, when it matched the recorded event and took it as is, the hash of that event's fields. */
-function producedHash (produced: EventEnvelope | undefined, recorded: EventEnvelope | undefined): string | undefined {
-  if (produced === undefined) return undefined
-  if (produced !== recorded) return produced.hash
-  try {
-    return envelopeHash(produced)
-  } catch {
-    return undefined
-  }
 }
 
 async function replayWith (scratch: DefaultKernel, recorded: readonly EventEnvelope[]): ReturnType<typeof replayRecorded> {

@@ -1,5 +1,4 @@
-import { canonicalize, sha256Hex } from '@os2/crypto'
-import { envelopeBodyText } from './envelope-body.mjs'
+import { canonicalize, quote, sha256Hex } from '@os2/crypto'
 import type { EventEnvelope } from './types.ts'
 
 /** The deterministic id of the event at `seq` (no hash needed: seq is unique per ledger). */
@@ -15,6 +14,12 @@ export function envelopeHash (envelope: Omit<EventEnvelope, 'hash'> & { hash?: s
 
 type EnvelopeBody = Omit<EventEnvelope, 'hash'> & { hash?: string | undefined }
 
+/** A string field as canonical JSON, or undefined when it is neither a string nor null. */
+function stringOrNull (value: unknown): string | undefined {
+  if (value === null) return 'null'
+  return typeof value === 'string' ? quote(value) : undefined
+}
+
 /**
  * `canonicalize(envelope without hash)`, byte for byte, with the eight fixed
  * envelope fields written straight in their canonical (sorted) order: only the
@@ -27,8 +32,21 @@ type EnvelopeBody = Omit<EventEnvelope, 'hash'> & { hash?: string | undefined }
  */
 export function encodeEnvelopeBody (e: EnvelopeBody, exactKeys: boolean): string {
   if (exactKeys) {
-    const fast = envelopeBodyText(e)
-    if (fast !== undefined) return fast
+    const cap = stringOrNull(e.capability_id)
+    const tok = stringOrNull(e.token_id)
+    if (cap !== undefined && tok !== undefined && typeof e.event_id === 'string' && typeof e.type === 'string' && typeof e.prev_hash === 'string' &&
+      Number.isFinite(e.seq) && Number.isFinite(e.tick) && typeof e.payload === 'object' && e.payload !== null) {
+      let payload: string | undefined
+      try {
+        payload = canonicalize(e.payload)
+      } catch {
+        payload = undefined // the generic path below throws the same error with the envelope path in it
+      }
+      if (payload !== undefined) {
+        // String(n) is JSON.stringify(n) for every finite number (-0 included).
+        return `{"capability_id":${cap},"event_id":${quote(e.event_id)},"payload":${payload},"prev_hash":${quote(e.prev_hash)},"seq":${String(e.seq)},"tick":${String(e.tick)},"token_id":${tok},"type":${quote(e.type)}}`
+      }
+    }
   }
   const { hash: _hash, ...body } = e
   return canonicalize(body)
