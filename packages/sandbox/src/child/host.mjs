@@ -125,61 +125,81 @@ const ASM_PATCHES = [
   // buffer, no second copy; see `restoreHeap`).
   ['return Module.HEAP8.set(t),l}', 'return __os2.restoreHeap(Module.HEAP8,t),l}']
 ]
-const CACHE_MAGIC = Buffer.from('OS2-V8-CODE-CACHE-1\n')
+const CACHE_MAGIC = Buffer.from('OS2-V8-CODE-CACHE-2\n')
 
 /**
  * The script form of pyodide.asm.mjs and which patches it got, or undefined
- * if its shape is not the expected one. One pass of `indexOf` (a regex or
- * split over 1.2 MB costs tens of ms).
+ * if its shape is not the expected one. The edits are found with `indexOf`
+ * on the file as read and applied in one `join` (a regex, `split` or a
+ * chain of replacements over 1.2 MB costs tens of ms).
  */
 function asmAsScript (src) {
   const tail = src.lastIndexOf(ASM_TAIL)
   if (!src.startsWith(ASM_HEAD) || tail < 0 || src.slice(tail + ASM_TAIL.length).trim() !== '') return undefined
-  const parts = []
+  const edits = [] // [at, length, replacement]
   let metaUrls = 0
   let dynamicImports = 0
-  let from = 0
   for (let at = src.indexOf('import', 0); at >= 0 && at < tail; at = src.indexOf('import', at + 6)) {
     const before = at === 0 ? '' : src[at - 1]
     if (/[\w$]/.test(before)) continue // part of a longer name
     if (src.startsWith('import.meta', at)) {
       if (!src.startsWith('import.meta.url', at) || before === '.') return undefined
-      parts.push(src.slice(from, at), '__os2.url')
-      from = at + 'import.meta.url'.length
+      edits.push([at, 'import.meta.url'.length, '__os2.url'])
       metaUrls++
     } else if (src[at + 6] === '(' && before !== '.') {
-      parts.push(src.slice(from, at), '__os2.import')
-      from = at + 6
+      edits.push([at, 6, '__os2.import'])
       dynamicImports++
     }
   }
   if (metaUrls !== ASM_META_URLS || dynamicImports !== ASM_DYNAMIC_IMPORTS) return undefined
-  parts.push(src.slice(from, tail))
-  let body = parts.join('')
-  const patched = []
+  let restoreHeap = false
   for (const [find, replace] of ASM_PATCHES) {
-    const at = body.indexOf(find)
-    if (at < 0 || body.indexOf(find, at + 1) >= 0) continue
-    body = body.slice(0, at) + replace + body.slice(at + find.length)
-    patched.push(find)
+    const at = src.indexOf(find)
+    if (at < 0 || at >= tail || src.indexOf(find, at + 1) >= 0) continue
+    edits.push([at, find.length, replace])
+    if (find === ASM_PATCHES[1][0]) restoreHeap = true
   }
-  return { source: `(function (__os2) {'use strict';${body}\nreturn _createPyodideModule\n})`, restoreHeap: patched.includes(ASM_PATCHES[1][0]) }
+  edits.sort((a, b) => a[0] - b[0])
+  const parts = ["(function (__os2) {'use strict';"]
+  let from = 0
+  for (const [at, length, replacement] of edits) {
+    if (at < from) return undefined // overlapping edits: not the expected text
+    parts.push(src.slice(from, at), replacement)
+    from = at + length
+  }
+  parts.push(src.slice(from, tail), '\nreturn _createPyodideModule\n})')
+  return { source: parts.join(''), restoreHeap }
 }
 
-/** Reads the code cache: `CACHE_MAGIC`, SHA-256 of the data, the data (V8 does not checksum it in release builds). */
+/**
+ * The code cache file: `CACHE_MAGIC`, the SHA-256 of the rest, then the
+ * rest: a flags byte (1 = the heap-restore patch is in the source), the
+ * script source's length in bytes (u32 LE), the source (UTF-8) and V8's
+ * cache data. The source is the one V8 compiled when the cache was made,
+ * so a session does not read and rewrite pyodide.asm.mjs again. V8 checks
+ * its data against the source's length and its own version and flags, but
+ * does not checksum it in release builds: the SHA-256 does.
+ */
 function readCodeCache (file) {
   let buf
   try { buf = fs.readFileSync(file) } catch { return { state: 'missing' } }
   const head = CACHE_MAGIC.length
-  if (buf.length <= head + 32 || !buf.subarray(0, head).equals(CACHE_MAGIC)) return { state: 'corrupt' }
-  const data = buf.subarray(head + 32)
-  if (!crypto.createHash('sha256').update(data).digest().equals(buf.subarray(head, head + 32))) return { state: 'corrupt' }
-  return { state: 'found', data }
+  if (buf.length <= head + 32 + 5 || !buf.subarray(0, head).equals(CACHE_MAGIC)) return { state: 'corrupt' }
+  const rest = buf.subarray(head + 32)
+  if (!crypto.createHash('sha256').update(rest).digest().equals(buf.subarray(head, head + 32))) return { state: 'corrupt' }
+  const sourceEnd = 5 + rest.readUInt32LE(1)
+  if (sourceEnd > rest.length) return { state: 'corrupt' }
+  return { state: 'found', script: { source: rest.toString('utf8', 5, sourceEnd), restoreHeap: rest[0] === 1 }, data: rest.subarray(sourceEnd) }
 }
 
-function writeCodeCache (file, data) {
+function writeCodeCache (file, script, data) {
+  const source = Buffer.from(script.source, 'utf8')
+  const meta = Buffer.alloc(5)
+  meta[0] = script.restoreHeap ? 1 : 0
+  meta.writeUInt32LE(source.length, 1)
+  const rest = Buffer.concat([meta, source, data])
   const tmp = file + '.' + process.pid + '.tmp'
-  fs.writeFileSync(tmp, Buffer.concat([CACHE_MAGIC, crypto.createHash('sha256').update(data).digest(), data]))
+  fs.writeFileSync(tmp, Buffer.concat([CACHE_MAGIC, crypto.createHash('sha256').update(rest).digest(), rest]))
   fs.renameSync(tmp, file)
 }
 
@@ -231,18 +251,20 @@ function openSnapshot (file, direct) {
   }
 }
 
-let asmScript
+let asmScript // { compiled: vm.Script, script: { source, restoreHeap } } when loaded as a script
 /** Pyodide's module factory, how it was loaded (`phases.codeCache`) and whether the heap restore is patched. */
 async function loadAsm () {
   const file = path.join(boot.pyodideDir, 'pyodide.asm.mjs')
-  let script
-  try {
-    script = asmAsScript(fs.readFileSync(file, 'utf8'))
-  } catch {
-    script = undefined // the module import below reports what is wrong
+  const cache = boot.codeCachePath && boot.mode !== 'make-snapshot' ? readCodeCache(boot.codeCachePath) : { state: 'none' }
+  let script = cache.script
+  if (script === undefined) {
+    try {
+      script = asmAsScript(fs.readFileSync(file, 'utf8'))
+    } catch {
+      script = undefined // the module import below reports what is wrong
+    }
   }
   if (script !== undefined) {
-    const cache = boot.codeCachePath && boot.mode !== 'make-snapshot' ? readCodeCache(boot.codeCachePath) : { state: 'none' }
     try {
       const compiled = new vm.Script(script.source, { filename: file, cachedData: cache.data })
       const factory = compiled.runInThisContext()({
@@ -251,7 +273,7 @@ async function loadAsm () {
         wrapperModules: Object.create(null),
         restoreHeap
       })
-      asmScript = compiled
+      asmScript = { compiled, script }
       return { factory, restoreHeap: script.restoreHeap, state: cache.data === undefined ? cache.state : compiled.cachedDataRejected ? 'rejected' : 'accepted' }
     } catch {
       asmScript = undefined // not valid as a script after all: import it as the module it is
@@ -338,8 +360,8 @@ if (boot.mode === 'make-snapshot') {
   // only slower to start, and the snapshot's presence means "done".
   let codeCacheBytes = 0
   if (boot.codeCachePath && asmScript !== undefined) {
-    const data = asmScript.createCachedData()
-    writeCodeCache(boot.codeCachePath, data)
+    const data = asmScript.compiled.createCachedData()
+    writeCodeCache(boot.codeCachePath, asmScript.script, data)
     codeCacheBytes = data.length
   }
   const tmp = boot.snapshotPath + '.' + process.pid + '.tmp'

@@ -8,7 +8,14 @@ import { spawnSessionProcess } from '../../src/session-process.ts'
 import type { ChildMessage, SessionProcess } from '../../src/session-process.ts'
 import { ensureSnapshot } from '../../src/snapshot-cache.ts'
 
-const MAGIC = Buffer.from('OS2-V8-CODE-CACHE-1\n')
+const MAGIC = Buffer.from('OS2-V8-CODE-CACHE-2\n')
+
+/** The parts of a code cache file: after MAGIC and the SHA-256 of the rest, a flags byte, the source length, the source, V8's data. */
+function parts (file: Buffer): { rest: Buffer, source: string, data: Buffer } {
+  const rest = file.subarray(MAGIC.length + 32)
+  const sourceEnd = 5 + rest.readUInt32LE(1)
+  return { rest, source: rest.toString('utf8', 5, sourceEnd), data: rest.subarray(sourceEnd) }
+}
 
 async function until<T extends ChildMessage['t']> (proc: SessionProcess, t: T): Promise<Extract<ChildMessage, { t: T }>> {
   for (;;) {
@@ -62,9 +69,14 @@ describe('the V8 code cache for Pyodide\'s JS', () => {
     expect(existsSync(cache)).toBe(true)
     const bytes = readFileSync(cache)
     expect(bytes.subarray(0, MAGIC.length).equals(MAGIC)).toBe(true)
-    const data = bytes.subarray(MAGIC.length + 32)
+    const { rest, source, data } = parts(bytes)
+    expect(createHash('sha256').update(rest).digest().equals(bytes.subarray(MAGIC.length, MAGIC.length + 32))).toBe(true)
+    // Pyodide's module as a script: no module-only syntax left, the heap restore patched.
+    expect(source.startsWith("(function (__os2) {'use strict';async function _createPyodideModule(")).toBe(true)
+    expect(source).not.toContain('import.meta')
+    expect(source).not.toContain('export default')
+    expect(rest[0]).toBe(1)
     expect(data.length).toBeGreaterThan(100_000)
-    expect(createHash('sha256').update(data).digest().equals(bytes.subarray(MAGIC.length, MAGIC.length + 32))).toBe(true)
     expect(statSync(cache).mtimeMs).toBeLessThanOrEqual(statSync(snapshot).mtimeMs)
 
     const { codeCache, stdout } = await startAndRun(snapshot)
@@ -72,10 +84,10 @@ describe('the V8 code cache for Pyodide\'s JS', () => {
     expect(stdout).toBe('{"x": 42}\n')
   })
 
-  it('a corrupt code cache (its checksum fails) is not given to V8, and the session still starts and runs', async () => {
+  it('a corrupt code cache (its checksum fails) is not used, and the session still starts and runs', async () => {
     const snapshot = await ensureSnapshot()
     const bytes = Buffer.from(readFileSync(codeCachePath(snapshot)))
-    for (let i = MAGIC.length + 32 + 1000; i < bytes.length; i += 997) bytes[i] = bytes[i]! ^ 0x5a
+    for (let i = MAGIC.length + 32 + 1000; i < bytes.length; i += 99_991) bytes[i] = bytes[i]! ^ 0x5a
     const { codeCache, stdout } = await startAndRun(snapshotCopyWith(snapshot, bytes))
     expect(codeCache).toBe('corrupt')
     expect(stdout).toBe('{"x": 42}\n')
@@ -84,9 +96,11 @@ describe('the V8 code cache for Pyodide\'s JS', () => {
   it('a well-formed cache that does not match (V8 rejects it) still gives a working session', async () => {
     const snapshot = await ensureSnapshot()
     // Valid envelope and checksum around data V8 did not produce for this source.
-    const data = Buffer.from(readFileSync(codeCachePath(snapshot)).subarray(MAGIC.length + 32))
-    data.writeUInt32LE((data.readUInt32LE(8) ^ 0xffffffff) >>> 0, 8) // V8's source hash (the length)
-    const forged = Buffer.concat([MAGIC, createHash('sha256').update(data).digest(), data])
+    const { rest, data } = parts(readFileSync(codeCachePath(snapshot)))
+    const forgedRest = Buffer.from(rest)
+    const at = rest.length - data.length + 8 // V8's source hash (the source's length)
+    forgedRest.writeUInt32LE((forgedRest.readUInt32LE(at) ^ 0xffffffff) >>> 0, at)
+    const forged = Buffer.concat([MAGIC, createHash('sha256').update(forgedRest).digest(), forgedRest])
     const { codeCache, stdout } = await startAndRun(snapshotCopyWith(snapshot, forged))
     expect(codeCache).toBe('rejected')
     expect(stdout).toBe('{"x": 42}\n')
