@@ -360,9 +360,13 @@ if (boot.mode === 'make-snapshot') {
   // only slower to start, and the snapshot's presence means "done".
   let codeCacheBytes = 0
   if (boot.codeCachePath && asmScript !== undefined) {
-    const data = asmScript.compiled.createCachedData()
-    writeCodeCache(boot.codeCachePath, asmScript.script, data)
-    codeCacheBytes = data.length
+    try {
+      const data = asmScript.compiled.createCachedData()
+      writeCodeCache(boot.codeCachePath, asmScript.script, data)
+      codeCacheBytes = data.length
+    } catch {
+      codeCacheBytes = 0 // best effort: sessions compile from source without it
+    }
   }
   const tmp = boot.snapshotPath + '.' + process.pid + '.tmp'
   fs.writeFileSync(tmp, bytes)
