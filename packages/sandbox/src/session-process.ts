@@ -23,7 +23,8 @@ export type ChildMessage =
   | { t: 'exit', code: number | null, signal: string | null, killReason: string | undefined, stderr: string }
 
 /**
- * How the child loaded (ms since its start-up code began), reported with `loaded`.
+ * How the child loaded, reported with `loaded`: times are ms since the
+ * child's start-up code began (after Node's own start and the static imports).
  * `codeCache` says how Pyodide's JS was compiled: `accepted` (from the V8
  * code cache beside the snapshot), `rejected` (V8 refused the cache, e.g.
  * other flags or source), `corrupt` (its checksum did not match; not given
@@ -32,7 +33,15 @@ export type ChildMessage =
  */
 export interface LoadPhases {
   codeCache?: 'accepted' | 'rejected' | 'corrupt' | 'missing' | 'none' | 'module'
+  /** Pyodide's JS loaded. */
   import?: number
+  /** The WASM module compiled (in the background since start-up) and awaited. */
+  compiled?: number
+  /** WebAssembly.instantiate done. */
+  instantiated?: number
+  /** Emscripten's dynamic linking and runtime set-up done; the heap image is read. */
+  restore?: number
+  /** loadPyodide done (the snapshot restored, Pyodide's bootstrap run). */
   load?: number
 }
 

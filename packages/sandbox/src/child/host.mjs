@@ -212,6 +212,7 @@ function writeCodeCache (file, script, data) {
 let heapImage // { fd, offset, length, view } while a direct restore is pending
 
 function restoreHeap (heap, image) {
+  phases.restore = performance.now() - started // Emscripten's linking and runtime set-up are done
   if (heapImage === undefined || image.buffer !== heapImage.view.buffer || image.byteOffset !== heapImage.offset) {
     heap.set(image)
     return
@@ -302,7 +303,10 @@ WebAssembly.instantiate = async function instantiate (source, imports) {
   if (source?.buffer !== wasmBytes.buffer) return await realInstantiate.call(WebAssembly, source, imports)
   WebAssembly.instantiate = realInstantiate
   const module = await wasmModule
-  return { module, instance: await realInstantiate.call(WebAssembly, module, imports) }
+  phases.compiled = performance.now() - started
+  const instance = await realInstantiate.call(WebAssembly, module, imports)
+  phases.instantiated = performance.now() - started
+  return { module, instance }
 }
 const loadOptions = {
   indexURL: boot.pyodideDir + '/',
