@@ -1,7 +1,7 @@
 import { canonicalize, verifyConsistency, verifyInclusion } from '@os2/crypto'
-import { createKernel, KernelError, KernelRequest, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
+import { createKernel, KernelError, KernelRequest, replayLedger, REQUEST_TYPES, verifyEventInclusion, verifySnapshotAuth } from '@os2/kernel'
 import type { Genesis, KernelRequest as KernelRequestType } from '@os2/kernel'
-import { checkDataDir, dataDirPaths, initDataDir, loadDataDir, openDataDir, readDataDirPublicKey, readGenesis, replayLedgerParallel, verifyLedgerDir } from '@os2/kernel/node'
+import { checkDataDir, dataDirPaths, initDataDir, loadDataDir, openDataDir, readDataDirPublicKey, readGenesis, verifyLedgerDir } from '@os2/kernel/node'
 import { createPythonRuntime } from '@os2/sandbox'
 import { createFileStorage, createKernelFederation, createMemoryCapabilities } from '@os2/federation/kernel'
 import type { ShellBackend } from './backend.ts'
@@ -93,7 +93,7 @@ export function createNodeBackend (): ShellBackend {
       const genesis = await readGenesis(dir)
       const events = await createLedgerReader(dataDirPaths(dir).ledger).read()
       // The same descriptors as open(), so python.exec tokens replay from their recorded results.
-      return await replayLedgerParallel(events, { genesis, descriptors: [...createPythonRuntime({ dataDir: '/nonexistent' }).descriptors, ...memoryDescriptors()] })
+      return await replayLedger(events, { genesis, descriptors: [...createPythonRuntime({ dataDir: '/nonexistent' }).descriptors, ...memoryDescriptors()] })
     },
     async openLedgerReader (dir) {
       const paths = await checkDataDir(dir)

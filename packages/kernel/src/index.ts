@@ -42,7 +42,7 @@ export {
 } from './protocol/schemas.ts'
 export { jsonValue, isJsonValue, MAX_JSON_DEPTH } from './protocol/json-value.ts'
 
-export type { KernelComponents, KernelInit, KernelHandle, ReplayComponents } from './kernel.ts'
+export type { KernelComponents, KernelInit, KernelHandle } from './kernel.ts'
 export type { Clock } from './clock.ts'
 export type { Rng, RngState } from './rng.ts'
 export type { KernelErrorCode } from './errors.ts'
@@ -60,7 +60,7 @@ export type { SnapshotAuthClaims } from './snapshots/snapshot-auth.ts'
 export type { ReplayOutcome, ReplayTarget } from './replay.ts'
 export type { KernelLedger, LedgerFactory, OpenedLedger } from './kernel-ledger.ts'
 export type { Ledger, LedgerComponents, LedgerInit, ChainFailure, MemoryLedgerStorage } from './ledger/index.ts'
-export type { EventEnvelope, EventDraft, VerifyResult, VerifyFailure, LedgerStorage, LoadedLedger, HashOffload } from './ledger/types.ts'
+export type { EventEnvelope, EventDraft, VerifyResult, VerifyFailure, LedgerStorage, LoadedLedger } from './ledger/types.ts'
 export type {
   Genesis, KernelLimits, CapabilityLimit, CapabilityInfo, Grant, TokenState, TokenStatus, SnapshotSummary, InclusionProof,
   ConsistencyProof, SignedCheckpoint, LedgerView, ReplayReport, StateDiff, Kernel, SnapshotManager

@@ -8,7 +8,7 @@ import type { Rng, RngState } from './rng.ts'
 import { KernelError, isKernelError } from './errors.ts'
 import type { KernelErrorCode } from './errors.ts'
 import { EVENT_TYPES, isRecordedEventType } from './events.ts'
-import type { EventDraft, EventEnvelope, HashOffload, LedgerStorage } from './ledger/types.ts'
+import type { EventDraft, EventEnvelope, LedgerStorage } from './ledger/types.ts'
 import type { KernelLedger, LedgerFactory } from './kernel-ledger.ts'
 import { defaultLedgerFactory } from './default-ledger-factory.ts'
 import { CancelToken, KernelRequest, REQUEST_TYPES } from './protocol/schemas.ts'
@@ -58,18 +58,6 @@ export interface KernelComponents {
   wallClock?: WallClock
   /** Ledger implementation (default: `@os2/kernel`'s own ledger). */
   ledgers?: LedgerFactory
-}
-
-/** What `replayLedger` runs with. */
-export interface ReplayComponents extends Pick<KernelComponents, 'ledgers' | 'wallClock'> {
-  /**
-   * Hashes produced events elsewhere (another thread): the replay ledger
-   * takes each event's hash from the record, so the chain goes on at once,
-   * and the offload checks every produced event's canonical body against
-   * it. Used with the default ledger only. Absent: each produced event is
-   * hashed here.
-   */
-  offloadHashes?: () => HashOffload
 }
 
 export interface KernelInit {
@@ -1117,31 +1105,11 @@ export async function createKernel (components: KernelComponents, init: KernelIn
  * the first event whose hash differs (`snapshot-replay` from the beginning,
  * `ledger-verify --replay`).
  */
-export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: ReplayComponents = {}): Promise<ReplayReport> {
+export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: Pick<KernelComponents, 'ledgers' | 'wallClock'> = {}): Promise<ReplayReport> {
   const ledgers = components.ledgers ?? defaultLedgerFactory
   const recorded = [...events]
-  const offload = components.ledgers === undefined ? components.offloadHashes?.() : undefined
-  const claimed = (seq: number): string | undefined => {
-    const hash = recorded[seq]?.hash
-    // Only what could be a SHA-256 in hex is taken on trust; anything else is hashed here and differs at once.
-    return typeof hash === 'string' && hash.length === 64 ? hash : undefined
-  }
-  const ledger = offload === undefined ? ledgers.create() : createLedger({ claimedHashes: { claimed, offload } })
-  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, ledger, ledgers)
-  let outcome: Awaited<ReturnType<typeof replayWith>>
-  try {
-    outcome = await replayWith(scratch, recorded)
-  } catch (err) {
-    // The offload lets go of its thread whatever replay did.
-    await offload?.settle().catch(() => undefined)
-    throw err
-  }
-  const mismatch = await offload?.settle()
-  if (mismatch !== undefined && (outcome.ok || mismatch.seq <= outcome.firstDivergentSeq)) {
-    // Every event before it hashed as recorded, so its claimed prev_hash was the real one: this is the first divergence.
-    const seq = mismatch.seq
-    return { ok: false, snapshotId: 'genesis', eventsReplayed: Math.max(0, seq - 1), firstDivergentSeq: seq, expected: recorded[seq]?.hash ?? 'none', actual: mismatch.actual }
-  }
+  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, ledgers.create(), ledgers)
+  const outcome = await replayWith(scratch, recorded)
   if (!outcome.ok) return { ok: false, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, firstDivergentSeq: outcome.firstDivergentSeq, expected: outcome.expected, actual: outcome.actual }
   return { ok: true, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, head: outcome.head }
 }

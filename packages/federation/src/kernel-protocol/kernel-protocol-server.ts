@@ -1,6 +1,5 @@
 import { lpStream } from '@libp2p/utils'
-import { KernelRequest } from '@os2/kernel'
-import { replayLedgerParallel } from '@os2/kernel/node'
+import { KernelRequest, replayLedger } from '@os2/kernel'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import type { CanonicalValue } from '@os2/crypto'
@@ -291,7 +290,7 @@ class KernelProtocolServer implements MountedKernelProtocol {
         return { events: from >= to ? [] : [...kernel.ledger.events(from, to)], size }
       }
       case 'verify': return kernel.ledger.verify()
-      case 'replayLedger': return await replayLedgerParallel(kernel.ledger.events(), { genesis: kernel.genesis, descriptors: this.#descriptors })
+      case 'replayLedger': return await replayLedger(kernel.ledger.events(), { genesis: kernel.genesis, descriptors: this.#descriptors })
       case 'snapshotCreate': {
         const res = await kernel.handle({ type: 'CreateSnapshot', from: caller.principal, ...(typeof args.label === 'string' ? { label: args.label } : {}) })
         return res

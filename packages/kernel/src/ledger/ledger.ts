@@ -5,7 +5,7 @@ import type { ConsistencyProof, InclusionProof, LedgerView, SignedCheckpoint } f
 import { signCheckpoint } from './checkpoint.ts'
 import { encodeEnvelope, encodeEnvelopeBody, eventIdFor, hasExactEnvelopeKeys, spliceHash } from './envelope.ts'
 import { ChainVerifier, verifyEvents } from './verify.ts'
-import type { EventDraft, EventEnvelope, HashOffload, LedgerStorage, LoadedLedger, VerifyResult } from './types.ts'
+import type { EventDraft, EventEnvelope, LedgerStorage, LoadedLedger, VerifyResult } from './types.ts'
 
 /**
  * The kernel's ledger: an in-memory hash chain plus an RFC 6962 Merkle tree over
@@ -53,14 +53,6 @@ export interface Ledger extends LedgerView {
 export interface LedgerComponents {
   /** Where events go; absent = memory only (`flush()` resolves at once). */
   storage?: LedgerStorage
-  /**
-   * Replay of a recorded ledger only: the hash each appended event will have
-   * if replay reproduces it (the recorded one), taken as its hash at once,
-   * while `offload` checks the event's body against it elsewhere. The chain
-   * is right up to the first failed check, which is the first divergence.
-   * Seqs without a claim (past the record) are hashed here.
-   */
-  claimedHashes?: { claimed: (seq: number) => string | undefined, offload: HashOffload }
 }
 
 export interface LedgerInit {
@@ -81,7 +73,6 @@ function deferred (): Deferred {
 
 class DefaultLedger implements Ledger {
   readonly #storage: LedgerStorage | undefined
-  readonly #claimed: LedgerComponents['claimedHashes']
   readonly #events: EventEnvelope[] = []
   /** Canonical lines of the events not yet written (storage only), aligned with #events from #lineBase. */
   #lines: string[] = []
@@ -100,7 +91,6 @@ class DefaultLedger implements Ledger {
 
   constructor (components: LedgerComponents, init: LedgerInit) {
     this.#storage = components.storage
-    this.#claimed = components.claimedHashes
     this.repaired = init.repaired
     for (const e of init.events ?? []) this.#push(e)
     this.#durable = this.#events.length
@@ -131,14 +121,7 @@ class DefaultLedger implements Ledger {
       throw new RangeError(`Cannot append event ${seq}: tick ${draft.tick} is not a non-negative integer`)
     }
     const body = encodeEnvelopeBody(envelope, true)
-    const claimed = this.#claimed?.claimed(seq)
-    let hash: string
-    if (claimed === undefined) {
-      hash = sha256Hex(body)
-    } else {
-      this.#claimed?.offload.check(seq, body, claimed)
-      hash = claimed
-    }
+    const hash = sha256Hex(body)
     envelope.hash = hash
     // The stored line is the body with the hash spliced in: no second canonicalization.
     if (this.#storage !== undefined) this.#lines.push(spliceHash(body, hash))

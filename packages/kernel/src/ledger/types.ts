@@ -69,21 +69,3 @@ export interface LoadedLedger {
    */
   pendingVerification?: Promise<void>
 }
-
-/**
- * Hashing done elsewhere (another thread) while the kernel replays a recorded
- * ledger: the replay ledger takes each event's hash from the record (so the
- * chain goes on at once) and hands the event's canonical body here to be
- * checked against it.
- */
-export interface HashOffload {
-  /** Queues a check that `body`, the canonical body of the event at `seq`, hashes to `claimed`. Called in seq order. */
-  check(seq: number, body: string, claimed: string): void
-  /**
-   * Resolves once every queued check ran: with the first event whose body does
-   * not hash to its claim and the hash it does have, or undefined.
-   *
-   * @throws when the checks could not run (the caller replays again on its own thread)
-   */
-  settle(): Promise<{ seq: number, actual: string } | undefined>
-}
