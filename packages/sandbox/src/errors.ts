@@ -9,6 +9,7 @@ export const SANDBOX_ERROR_CODES = {
   SANDBOX_BUSY: 'A run is already in progress in this session',
   SANDBOX_CRASHED: 'The sandbox process exited unexpectedly',
   SNAPSHOT_FAILED: 'The Pyodide memory snapshot could not be created',
+  SNAPSHOT_DIR_UNSAFE: 'The snapshot folder is not private to this user (another user could plant code that sessions run)',
   // run outcomes
   BUDGET_EXCEEDED: 'The run used its whole unit budget',
   OUTPUT_LIMIT_EXCEEDED: 'The run wrote more output than allowed',

@@ -1,14 +1,39 @@
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SandboxError } from './errors.ts'
 import { childDir, pyodideDir, pyodideVersion } from './paths.ts'
 import { CHILD_V8_FLAGS, spawnSessionProcess } from './session-process.ts'
 
-/** Default folder for Pyodide memory snapshots. */
+/** Default folder for Pyodide memory snapshots: one per user in the temp folder. */
 export function defaultSnapshotDir (): string {
-  return join(tmpdir(), 'os2-sandbox-snapshots')
+  return join(tmpdir(), `os2-sandbox-snapshots-${process.getuid?.() ?? 'user'}`)
+}
+
+/**
+ * Sessions run what the snapshot folder holds (the heap image and the JS
+ * code cache), so it must be this user's alone: a real folder, not a
+ * symlink, owned by this user and writable by nobody else. In a shared temp
+ * folder another user could otherwise create it first and plant code.
+ *
+ * @throws SandboxError `SNAPSHOT_DIR_UNSAFE`
+ */
+export function checkSnapshotDir (dir: string): void {
+  const st = lstatSync(dir)
+  const uid = process.getuid?.()
+  const problem = st.isSymbolicLink()
+    ? 'it is a symbolic link'
+    : !st.isDirectory()
+        ? 'it is not a folder'
+        : uid !== undefined && st.uid !== uid
+          ? `it belongs to uid ${st.uid}, not to this user (uid ${uid})`
+          : (st.mode & 0o022) !== 0
+              ? `others can write to it (mode ${(st.mode & 0o777).toString(8)})`
+              : undefined
+  if (problem !== undefined) {
+    throw new SandboxError('SNAPSHOT_DIR_UNSAFE', `Cannot keep Pyodide snapshots in ${dir}: ${problem}. Remove it (sessions make a new snapshot) or pass a private folder`)
+  }
 }
 
 /**
@@ -43,9 +68,11 @@ const pending = new Map<string, Promise<string>>()
  * sandboxed child, ~3 s) if the cache folder does not have it yet.
  *
  * @throws SandboxError `SNAPSHOT_FAILED` when the child cannot make it
+ * @throws SandboxError `SNAPSHOT_DIR_UNSAFE` when the folder is not private to this user
  */
 export async function ensureSnapshot (dir: string = defaultSnapshotDir()): Promise<string> {
-  mkdirSync(dir, { recursive: true })
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  checkSnapshotDir(dir)
   const path = join(realpathSync(dir), snapshotFileName())
   if (existsSync(path)) return path
   const inFlight = pending.get(path)
