@@ -18,7 +18,7 @@
 export { createSandbox } from './sandbox.ts'
 export { createSandboxPool } from './sandbox-pool.ts'
 export { describeIsolation } from './isolation.ts'
-export { ensureSnapshot, defaultSnapshotDir } from './snapshot-cache.ts'
+export { ensureSnapshot, defaultSnapshotDir, checkSnapshotDir } from './snapshot-cache.ts'
 export { SandboxError, SANDBOX_ERROR_CODES, isSandboxError } from './errors.ts'
 export type { Sandbox, SandboxComponents, SandboxInit, SandboxStartup } from './sandbox.ts'
 export type { SandboxPool, SandboxPoolInit, SandboxPoolStats } from './sandbox-pool.ts'

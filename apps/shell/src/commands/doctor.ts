@@ -4,9 +4,17 @@ import type { CommandContext, ExitCode } from '../command-context.ts'
 
 /** `os2 doctor`: what isolation a Python session gets on this machine, the Pyodide version and the snapshot cache. */
 export async function doctorCommand (ctx: CommandContext): Promise<ExitCode> {
-  const { defaultSnapshotDir, describeIsolation, pyodideVersion } = await import('@os2/sandbox')
+  const { checkSnapshotDir, defaultSnapshotDir, describeIsolation, pyodideVersion } = await import('@os2/sandbox')
   const isolation = describeIsolation()
   const dir = defaultSnapshotDir()
+  // Sessions run what the folder holds: say whether it is this user's alone (the first run creates it so).
+  let folder: string
+  try {
+    checkSnapshotDir(dir)
+    folder = 'private'
+  } catch (err) {
+    folder = (err as { code?: string }).code === 'SNAPSHOT_DIR_UNSAFE' ? (err as Error).message : 'not created yet'
+  }
   const files = await readdir(dir).catch(() => [] as string[])
   const snapshots = []
   for (const f of files.filter(n => n.endsWith('.bin') || n.endsWith('.snapshot') || !n.startsWith('.'))) {
@@ -17,7 +25,7 @@ export async function doctorCommand (ctx: CommandContext): Promise<ExitCode> {
     pyodide: pyodideVersion(),
     isolation,
     wasi: 'node:wasi preview1 in a separate process (empty env, no preopens, network namespace when available); Node 20 permission model refuses node:wasi, so that process runs without it',
-    snapshotCache: { dir, snapshots }
+    snapshotCache: { dir, folder, snapshots }
   }
   if (ctx.out.json) {
     ctx.out.document(report)
@@ -35,7 +43,8 @@ export async function doctorCommand (ctx: CommandContext): Promise<ExitCode> {
     ['memory limit', isolation.memoryLimit === 'rss-poll' ? 'RSS polled from /proc, SIGKILL past the limit' : 'unavailable (only --max-old-space-size)'],
     ['wall-clock limit', yes(isolation.wallClockLimit)],
     ['wasi', report.wasi],
-    ['snapshot cache', `${dir} (${snapshots.length === 0 ? 'empty: the first run builds it' : snapshots.map(s => `${s.file} ${s.bytes} bytes`).join(', ')})`]
+    ['snapshot cache', `${dir} (${snapshots.length === 0 ? 'empty: the first run builds it' : snapshots.map(s => `${s.file} ${s.bytes} bytes`).join(', ')})`],
+    ['snapshot folder', folder]
   ])
   for (const note of isolation.notes) ctx.out.line(`note: ${note}`)
   return 0

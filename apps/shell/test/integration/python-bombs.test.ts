@@ -95,8 +95,10 @@ describe('os2 python: bad input gives clear errors', () => {
   it('`os2 doctor` says what isolation this machine gives', async () => {
     const r = await inDir(d.dir, ['--json', 'doctor'])
     expect(r.code, r.stderr).toBe(0)
-    const report = JSON.parse(r.stdout) as { pyodide: string, isolation: { permissionModel: boolean, emptyEnvironment: boolean, networkNamespace: { available: boolean } } }
+    const report = JSON.parse(r.stdout) as { pyodide: string, isolation: { permissionModel: boolean, emptyEnvironment: boolean, networkNamespace: { available: boolean } }, snapshotCache: { folder: string } }
     expect(report.pyodide).toMatch(/^\d+\.\d+\.\d+/)
+    // Earlier tests in this file ran Python, so the per-user snapshot folder exists and was made private.
+    expect(report.snapshotCache.folder).toBe('private')
     expect(report.isolation.permissionModel).toBe(true)
     expect(report.isolation.emptyEnvironment).toBe(true)
     expect(typeof report.isolation.networkNamespace.available).toBe('boolean')
