@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
+import type { Stats } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SandboxError } from './errors.ts'
@@ -20,17 +21,7 @@ export function defaultSnapshotDir (): string {
  * @throws SandboxError `SNAPSHOT_DIR_UNSAFE`
  */
 export function checkSnapshotDir (dir: string): void {
-  const st = lstatSync(dir)
-  const uid = process.getuid?.()
-  const problem = st.isSymbolicLink()
-    ? 'it is a symbolic link'
-    : !st.isDirectory()
-        ? 'it is not a folder'
-        : uid !== undefined && st.uid !== uid
-          ? `it belongs to uid ${st.uid}, not to this user (uid ${uid})`
-          : (st.mode & 0o022) !== 0
-              ? `others can write to it (mode ${(st.mode & 0o777).toString(8)})`
-              : undefined
+  const problem = snapshotDirProblem(lstatSync(dir), process.getuid?.())
   if (problem !== undefined) {
     throw new SandboxError('SNAPSHOT_DIR_UNSAFE', `Cannot keep Pyodide snapshots in ${dir}: ${problem}. Remove it (sessions make a new snapshot) or pass a private folder`)
   }
@@ -39,12 +30,13 @@ export function checkSnapshotDir (dir: string): void {
 /**
  * The snapshot file name is keyed by everything that shapes the restored
  * memory and the code cache made with it: the Pyodide version and its JS,
- * the Node version, the children's V8 flags and the host/preload code.
+ * the Node version, the children's V8 flags and every file of the child.
  */
 export function snapshotFileName (): string {
   const h = createHash('sha256')
   h.update(pyodideVersion()).update('\0').update(process.version).update('\0').update(CHILD_V8_FLAGS.join(' ')).update('\0')
-  for (const f of ['host.mjs', 'preload.py', 'meter.py', 'harness.py']) h.update(readFileSync(join(childDir(), f))).update('\0')
+  // Every file of the child: a new module there cannot be left out of the key.
+  for (const f of readdirSync(childDir()).sort()) h.update(f).update('\0').update(readFileSync(join(childDir(), f))).update('\0')
   // The code cache made with the snapshot is for this exact pyodide.asm.mjs
   // (V8 checks only the source's length).
   h.update(asmDigest())
@@ -59,6 +51,14 @@ function asmDigest (): string {
   const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`
   if (asmDigestMemo?.stamp !== stamp) asmDigestMemo = { stamp, digest: createHash('sha256').update(readFileSync(file)).digest('hex') }
   return asmDigestMemo.digest
+}
+
+function snapshotDirProblem (st: Stats, uid: number | undefined): string | undefined {
+  if (st.isSymbolicLink()) return 'it is a symbolic link'
+  if (!st.isDirectory()) return 'it is not a folder'
+  if (uid !== undefined && st.uid !== uid) return `it belongs to uid ${st.uid}, not to this user (uid ${uid})`
+  if ((st.mode & 0o022) !== 0) return `others can write to it (mode ${(st.mode & 0o777).toString(8)})`
+  return undefined
 }
 
 const pending = new Map<string, Promise<string>>()
