@@ -1,5 +1,5 @@
-import type { Map as IMap } from 'immutable'
 import type { CanonicalValue } from '@os2/crypto'
+import type { PersistentMap } from '../state/persistent-map.ts'
 import type { StateRoot } from '../state/kernel-state.ts'
 import { effectivePriority, QUEUE_SECTION, tokenState } from './scheduler.ts'
 import type { PickedToken, QueueEntry } from './scheduler.ts'
@@ -22,7 +22,7 @@ export class RunQueue {
   readonly #buckets = new Map<number, Item[]>()
   /** Queued tokens by the tokens they run after (for failure cascades without a queue scan). */
   readonly #waiting = new Map<string, Map<string, Item>>()
-  #synced: IMap<string, CanonicalValue> | undefined
+  #synced: PersistentMap<CanonicalValue> | undefined
 
   #rebuild (state: StateRoot): void {
     this.#buckets.clear()

@@ -1,5 +1,6 @@
-import { Map as IMap } from 'immutable'
 import type { CanonicalValue } from '@os2/crypto'
+import { PersistentMap } from './persistent-map.ts'
+import type { TransientMap } from './persistent-map.ts'
 import { addDigest, entryDigest, formatDigest, subDigest } from './state-hash.ts'
 
 /** One state entry as it appears in a delta: `[section, key, value]` sets, `[section, key]` deletes. */
@@ -23,7 +24,7 @@ export interface StateRoot {
   /** Applies many changes in one batch (used to build or restore big states). */
   apply(changes: Iterable<StateChange>): StateRoot
   /** The entries of one section (unsorted persistent map), or an empty map. */
-  section(section: string): IMap<string, CanonicalValue>
+  section(section: string): PersistentMap<CanonicalValue>
   /** Section names, sorted. */
   sections(): string[]
   /** Number of entries across all sections. */
@@ -38,7 +39,8 @@ export interface StateRoot {
   entries(): Array<[string, string, CanonicalValue]>
 }
 
-const EMPTY_SECTION: IMap<string, CanonicalValue> = IMap()
+type Section = PersistentMap<CanonicalValue>
+const EMPTY_SECTION: Section = PersistentMap.empty()
 /** Marks an entry that did not exist before a change. */
 const ABSENT: unique symbol = Symbol('absent')
 type Before = CanonicalValue | typeof ABSENT
@@ -72,7 +74,7 @@ interface HashBase {
  * changed since the last snapshot).
  */
 class PersistentState implements StateRoot {
-  readonly #data: IMap<string, IMap<string, CanonicalValue>>
+  readonly #data: PersistentMap<Section>
   readonly #log: Change | undefined
   /** Cells in #log, and the length after the last compaction (compaction runs when it grows fourfold, from 256 cells). */
   readonly #logLength: number
@@ -83,7 +85,7 @@ class PersistentState implements StateRoot {
   #dirtyCount: number | undefined
   readonly size: number
 
-  constructor (data: IMap<string, IMap<string, CanonicalValue>>, log: Change | undefined, logLength: number, compacted: number, base: HashBase, size: number) {
+  constructor (data: PersistentMap<Section>, log: Change | undefined, logLength: number, compacted: number, base: HashBase, size: number) {
     this.#data = data
     this.#log = log
     this.#logLength = logLength
@@ -102,7 +104,7 @@ class PersistentState implements StateRoot {
   }
 
   /** A root with `data` and one more change recorded. */
-  #derive (data: IMap<string, IMap<string, CanonicalValue>>, section: string, key: string, old: CanonicalValue | undefined, size: number): PersistentState {
+  #derive (data: PersistentMap<Section>, section: string, key: string, old: CanonicalValue | undefined, size: number): PersistentState {
     let log = this.#log
     let length = this.#logLength
     let compacted = this.#compacted
@@ -141,31 +143,31 @@ class PersistentState implements StateRoot {
     let size = this.size
     let log = this.#log
     let length = this.#logLength
-    const data = this.#data.withMutations(outer => {
-      const touched = new Map<string, IMap<string, CanonicalValue>>()
-      for (const change of changes) {
-        const [section, key] = change
-        let sec = touched.get(section)
-        if (sec === undefined) {
-          sec = (outer.get(section) ?? EMPTY_SECTION).asMutable()
-          touched.set(section, sec)
-        }
-        const old = sec.get(key)
-        if (old !== undefined) { acc = subDigest(acc, entryDigest(section, key, old)); size-- }
-        if (change.length === 3) {
-          sec.set(key, change[2])
-          acc = addDigest(acc, entryDigest(section, key, change[2]))
-          size++
-        } else {
-          sec.delete(key)
-        }
-        log = { section, key, before: old === undefined ? ABSENT : old, next: log }
-        length++
+    // Each touched section is written through one transient, then the sections in one batch.
+    const touched = new Map<string, TransientMap<CanonicalValue>>()
+    for (const change of changes) {
+      const [section, key] = change
+      let sec = touched.get(section)
+      if (sec === undefined) {
+        sec = this.section(section).asTransient()
+        touched.set(section, sec)
       }
+      const old = sec.get(key)
+      if (old !== undefined) { acc = subDigest(acc, entryDigest(section, key, old)); size-- }
+      if (change.length === 3) {
+        sec.set(key, change[2])
+        acc = addDigest(acc, entryDigest(section, key, change[2]))
+        size++
+      } else if (old !== undefined) {
+        sec.delete(key)
+      }
+      log = { section, key, before: old === undefined ? ABSENT : old, next: log }
+      length++
+    }
+    const data = this.#data.batch(setSection => {
       for (const [section, sec] of touched) {
-        const done = sec.asImmutable()
-        if (done.size === 0) outer.delete(section)
-        else outer.set(section, done)
+        const done = sec.persistent()
+        setSection(section, done.size === 0 ? undefined : done)
       }
     })
     return new PersistentState(data, log, length, this.#compacted, { log, acc }, size)
@@ -205,7 +207,7 @@ class PersistentState implements StateRoot {
     return acc
   }
 
-  section (section: string): IMap<string, CanonicalValue> {
+  section (section: string): Section {
     return this.#data.get(section) ?? EMPTY_SECTION
   }
 
@@ -258,7 +260,7 @@ class PersistentState implements StateRoot {
 
 /** An empty state root. */
 export function createState (): StateRoot {
-  return new PersistentState(IMap(), undefined, 0, 0, { log: undefined, acc: 0n }, 0)
+  return new PersistentState(PersistentMap.empty(), undefined, 0, 0, { log: undefined, acc: 0n }, 0)
 }
 
 /** Sorted delta turning `from` into `to` (entries that differ), comparing canonical values. */
