@@ -57,9 +57,9 @@ function encode (value: unknown): string | undefined {
         if (member === undefined) continue
         const item = encode(member)
         if (item === undefined) return undefined
-        if (!first) out += ','
+        // One cached prefix (`"key":` or `,"key":`) per member: each `+` allocates a string.
+        out += (first ? memberPrefix(key) : nextMemberPrefix(key)) + item
         first = false
-        out += quoteKey(key) + ':' + item
       }
       return out + '}'
     }
@@ -97,15 +97,28 @@ function sortKeys (keys: string[]): string[] {
   return keys
 }
 
-// Envelopes and payloads reuse a small set of member names; quoting each once saves an allocation per member.
-const quotedKeys = new Map<string, string>()
-function quoteKey (key: string): string {
-  let quoted = quotedKeys.get(key)
-  if (quoted === undefined) {
-    quoted = quote(key)
-    if (quotedKeys.size < 4096 && key.length <= 64) quotedKeys.set(key, quoted)
+// Envelopes and payloads reuse a small set of member names: their quoted prefixes are made once.
+const prefixes = new Map<string, string>()
+const nextPrefixes = new Map<string, string>()
+
+/** `"key":` for the first member of an object. */
+function memberPrefix (key: string): string {
+  let p = prefixes.get(key)
+  if (p === undefined) {
+    p = quote(key) + ':'
+    if (prefixes.size < 4096 && key.length <= 64) prefixes.set(key, p)
   }
-  return quoted
+  return p
+}
+
+/** `,"key":` for every later member. */
+function nextMemberPrefix (key: string): string {
+  let p = nextPrefixes.get(key)
+  if (p === undefined) {
+    p = ',' + quote(key) + ':'
+    if (nextPrefixes.size < 4096 && key.length <= 64) nextPrefixes.set(key, p)
+  }
+  return p
 }
 
 /** Walks `value` again to name the first non-canonical place (the cold path). */
