@@ -43,6 +43,16 @@ export interface LoadPhases {
   restore?: number
   /** loadPyodide done (the snapshot restored, Pyodide's bootstrap run). */
   load?: number
+  /**
+   * How Emscripten linked the main module (child/emscripten-link.mjs):
+   * `replayed` (from the layout recorded with the code cache), `mismatch`
+   * (a record that does not describe this module: linked as before),
+   * `recorded` (the snapshot maker), `none` (no record, or Pyodide's JS
+   * without the linking patches).
+   */
+  link?: 'replayed' | 'mismatch' | 'recorded' | 'none'
+  /** SHA-256 of the linked function table and GOT (only with `SpawnOptions.linkDigest`, for tests). */
+  linkDigest?: string
 }
 
 export interface SpawnOptions {
@@ -56,6 +66,8 @@ export interface SpawnOptions {
   warm?: boolean
   /** Internal: make a snapshot at this path and exit. */
   makeSnapshotAt?: string
+  /** Internal, for tests: report `phases.linkDigest`. */
+  linkDigest?: boolean
 }
 
 /** One child OS process running the Pyodide host. */
@@ -218,6 +230,7 @@ export function spawnSessionProcess (opts: SpawnOptions = {}): SessionProcess {
       pyodideDir: pyodideDir(),
       ...(opts.snapshotPath !== undefined ? { snapshotPath: opts.snapshotPath } : {}),
       ...(opts.warm === true ? { warm: true } : {}),
+      ...(opts.linkDigest === true ? { linkDigest: true } : {}),
       ...(opts.makeSnapshotAt !== undefined ? { mode: 'make-snapshot', snapshotPath: opts.makeSnapshotAt } : {}),
       ...(codeCache !== undefined ? { codeCachePath: codeCache } : {})
     })

@@ -16,6 +16,7 @@ import { syncBuiltinESMExports } from 'node:module'
 import v8 from 'node:v8'
 import { loadPyodideFactory } from './pyodide-code-cache.mjs'
 import { createSnapshotReader } from './snapshot-reader.mjs'
+import { layoutDigest } from './emscripten-link.mjs'
 
 const TO_PARENT = 3
 const FROM_PARENT = 4
@@ -118,6 +119,7 @@ WebAssembly.instantiate = async function instantiate (source, imports) {
   WebAssembly.instantiate = realInstantiate
   const module = await wasmModule
   phases.compiled = performance.now() - started
+  asm.link?.precompileWrappers()
   const instance = await realInstantiate.call(WebAssembly, module, imports)
   phases.instantiated = performance.now() - started
   return { module, instance }
@@ -141,6 +143,8 @@ try {
   snapshotReader.close()
 }
 phases.load = performance.now() - started
+phases.link = asm.link?.state ?? 'none'
+if (boot.linkDigest) phases.linkDigest = layoutDigest(py._module, asm.link, (data) => crypto.createHash('sha256').update(data).digest('hex'))
 const [net, tls, dgram, http, https, childProcess] = (await hostModules).map((m) => m.default)
 
 /**

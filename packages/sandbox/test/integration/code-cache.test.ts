@@ -8,13 +8,29 @@ import { spawnSessionProcess } from '../../src/session-process.ts'
 import type { ChildMessage, SessionProcess } from '../../src/session-process.ts'
 import { ensureSnapshot } from '../../src/snapshot-cache.ts'
 
-const MAGIC = Buffer.from('OS2-V8-CODE-CACHE-2\n')
+const MAGIC = Buffer.from('OS2-V8-CODE-CACHE-3\n')
 
-/** The parts of a code cache file: after MAGIC and the SHA-256 of the rest, a flags byte, the source length, the source, V8's data. */
-function parts (file: Buffer): { rest: Buffer, source: string, data: Buffer } {
+/** The parts of a code cache file: after MAGIC and the SHA-256 of the rest, a flags byte, the source length, the linking record's length, the source, the record, V8's data. */
+function parts (file: Buffer): { rest: Buffer, source: string, record: string, data: Buffer } {
   const rest = file.subarray(MAGIC.length + 32)
-  const sourceEnd = 5 + rest.readUInt32LE(1)
-  return { rest, source: rest.toString('utf8', 5, sourceEnd), data: rest.subarray(sourceEnd) }
+  const sourceEnd = 9 + rest.readUInt32LE(1)
+  const recordEnd = sourceEnd + rest.readUInt32LE(5)
+  return { rest, source: rest.toString('utf8', 9, sourceEnd), record: rest.toString('utf8', sourceEnd, recordEnd), data: rest.subarray(recordEnd) }
+}
+
+/** A code cache file around `rest`, with a valid checksum. */
+function envelope (rest: Buffer): Buffer {
+  return Buffer.concat([MAGIC, createHash('sha256').update(rest).digest(), rest])
+}
+
+/** The same code cache with another linking record (re-checksummed). */
+function withRecord (file: Buffer, record: string): Buffer {
+  const { rest, source, data } = parts(file)
+  const src = Buffer.from(source, 'utf8')
+  const rec = Buffer.from(record, 'utf8')
+  const meta = Buffer.from(rest.subarray(0, 9))
+  meta.writeUInt32LE(rec.length, 5)
+  return envelope(Buffer.concat([meta, src, rec, data]))
 }
 
 async function until<T extends ChildMessage['t']> (proc: SessionProcess, t: T): Promise<Extract<ChildMessage, { t: T }>> {
@@ -26,8 +42,8 @@ async function until<T extends ChildMessage['t']> (proc: SessionProcess, t: T): 
 }
 
 /** Spawns a child on `snapshotPath`, checks how it loaded Pyodide's JS, and runs a script in it. */
-async function startAndRun (snapshotPath: string): Promise<{ codeCache: string | undefined, stdout: string }> {
-  const proc = spawnSessionProcess({ snapshotPath })
+async function startAndRun (snapshotPath: string, opts: { linkDigest?: boolean } = {}): Promise<{ codeCache: string | undefined, link: string | undefined, linkDigest: string | undefined, stdout: string }> {
+  const proc = spawnSessionProcess({ snapshotPath, ...opts })
   try {
     const loaded = await until(proc, 'loaded')
     proc.send({ t: 'init', seed: '7', epochNs: '0', outputLimitBytes: 1 << 20, scratchDir: proc.scratchDir, hardening: true, wheels: [] })
@@ -43,7 +59,7 @@ async function startAndRun (snapshotPath: string): Promise<{ codeCache: string |
       }
       if (msg.t === 'exit') throw new Error(`child exited during the run: ${msg.stderr}`)
     }
-    return { codeCache: loaded.phases?.codeCache, stdout }
+    return { codeCache: loaded.phases?.codeCache, link: loaded.phases?.link, linkDigest: loaded.phases?.linkDigest, stdout }
   } finally {
     proc.dispose()
   }
@@ -75,12 +91,13 @@ describe('the V8 code cache for Pyodide\'s JS', () => {
     expect(source.startsWith("(function (__os2) {'use strict';async function _createPyodideModule(")).toBe(true)
     expect(source).not.toContain('import.meta')
     expect(source).not.toContain('export default')
-    expect(rest[0]).toBe(1)
+    expect(rest[0]).toBe(3) // the heap-restore and the linking patches
     expect(data.length).toBeGreaterThan(100_000)
     expect(statSync(cache).mtimeMs).toBeLessThanOrEqual(statSync(snapshot).mtimeMs)
 
-    const { codeCache, stdout } = await startAndRun(snapshot)
+    const { codeCache, link, stdout } = await startAndRun(snapshot)
     expect(codeCache).toBe('accepted')
+    expect(link).toBe('replayed')
     expect(stdout).toBe('{"x": 42}\n')
   })
 
@@ -100,7 +117,7 @@ describe('the V8 code cache for Pyodide\'s JS', () => {
     const forgedRest = Buffer.from(rest)
     const at = rest.length - data.length + 8 // V8's source hash (the source's length)
     forgedRest.writeUInt32LE((forgedRest.readUInt32LE(at) ^ 0xffffffff) >>> 0, at)
-    const forged = Buffer.concat([MAGIC, createHash('sha256').update(forgedRest).digest(), forgedRest])
+    const forged = envelope(forgedRest)
     const { codeCache, stdout } = await startAndRun(snapshotCopyWith(snapshot, forged))
     expect(codeCache).toBe('rejected')
     expect(stdout).toBe('{"x": 42}\n')
@@ -108,8 +125,64 @@ describe('the V8 code cache for Pyodide\'s JS', () => {
 
   it('without a code cache beside the snapshot the child compiles from source', async () => {
     const snapshot = await ensureSnapshot()
-    const { codeCache, stdout } = await startAndRun(snapshotCopyWith(snapshot, undefined))
+    const { codeCache, link, stdout } = await startAndRun(snapshotCopyWith(snapshot, undefined))
     expect(codeCache).toBe('none')
+    expect(link).toBe('none')
+    expect(stdout).toBe('{"x": 42}\n')
+  })
+})
+
+describe('the linking replay (emscripten-link.mjs)', () => {
+  it('ensureSnapshot() records the main module\'s linking with the code cache', async () => {
+    const snapshot = await ensureSnapshot()
+    const { record } = parts(readFileSync(codeCachePath(snapshot)))
+    const parsed = JSON.parse(record) as { v: number, tableBefore: number, tableAfter: number, names: string, kinds: string, values: number[] }
+    expect(parsed.v).toBe(1)
+    expect(parsed.tableAfter).toBeGreaterThan(parsed.tableBefore)
+    expect(parsed.kinds.length).toBe(parsed.names.split('\0').length - 1)
+    expect(parsed.values.length).toBe([...parsed.kinds].filter((k) => k === 'f').length)
+  })
+
+  it('the replay links the function table and the GOT exactly as Emscripten\'s own linking does', async () => {
+    const snapshot = await ensureSnapshot()
+    const replayed = await startAndRun(snapshot, { linkDigest: true })
+    const unpatched = await startAndRun(snapshotCopyWith(snapshot, undefined), { linkDigest: true })
+    expect(replayed.link).toBe('replayed')
+    expect(unpatched.link).toBe('none')
+    expect(replayed.linkDigest).toMatch(/^[0-9a-f]{64}$/)
+    expect(replayed.linkDigest).toBe(unpatched.linkDigest)
+  })
+
+  it('a record that does not match the module (a moved slot, a renamed export, another table size, junk) is not replayed, and the session links as before and runs', async () => {
+    const snapshot = await ensureSnapshot()
+    const file = readFileSync(codeCachePath(snapshot))
+    const good = JSON.parse(parts(file).record) as { tableBefore: number, names: string, kinds: string, values: number[] }
+    const existing = good.values.findIndex((v) => v < good.tableBefore)
+    const forgeries = [
+      { ...good, values: good.values.map((v, i) => i === existing ? v + 1 : v) },
+      { ...good, names: good.names.replace('\0', 'x\0') },
+      { ...good, tableBefore: good.tableBefore + 1 },
+      { v: 1 }
+    ]
+    for (const forged of forgeries) {
+      const { codeCache, link, linkDigest, stdout } = await startAndRun(snapshotCopyWith(snapshot, withRecord(file, JSON.stringify(forged))), { linkDigest: true })
+      expect(codeCache).toBe('accepted')
+      expect(link).toBe('mismatch')
+      expect(stdout).toBe('{"x": 42}\n')
+      expect(linkDigest).toBe((await startAndRun(snapshot, { linkDigest: true })).linkDigest)
+    }
+  })
+
+  it('a record whose checksum fails is not used', async () => {
+    const snapshot = await ensureSnapshot()
+    const file = Buffer.from(readFileSync(codeCachePath(snapshot)))
+    const { rest, source } = parts(file)
+    const at = MAGIC.length + 32 + 9 + Buffer.byteLength(source) + 100 // inside the record
+    expect(rest.length).toBeGreaterThan(at)
+    file[at] = file[at]! ^ 0x01
+    const { codeCache, link, stdout } = await startAndRun(snapshotCopyWith(snapshot, file))
+    expect(codeCache).toBe('corrupt')
+    expect(link).toBe('none')
     expect(stdout).toBe('{"x": 42}\n')
   })
 })
