@@ -45,6 +45,8 @@ export function createLinker ({ record, recording }) {
   /** Functions known not to be in the table although they are WASM functions (the fresh trampoline). */
   const fresh = new Set()
   const probeTable = new WebAssembly.Table({ element: 'anyfunc', initial: 1 })
+  /** Functions `table.set` refused (plain JS functions), as `mayBeInTable` found. */
+  const refused = new WeakSet()
   let made // the record made by this process (recording)
   /** Wrapper modules by signature: { bytes, module }, module set once compiled. */
   const wrappers = new Map()
@@ -109,14 +111,22 @@ export function createLinker ({ record, recording }) {
     /** Whether `func` may be in a function table (so a miss in the partial map needs the scan). */
     mayBeInTable (func) {
       if (fresh.has(func)) return false
+      const limit = Error.stackTraceLimit
+      Error.stackTraceLimit = 0 // the TypeError is only a verdict: no stack to capture
       try {
         probeTable.set(0, func)
       } catch {
+        refused.add(func)
         return false // not a WASM function: no table can hold it
+      } finally {
+        Error.stackTraceLimit = limit
       }
       probeTable.set(0, null)
       return true
     },
+
+    /** Whether `mayBeInTable` found that a table refuses `func` (so `addFunction` wraps it without trying). */
+    refusedByTables (func) { return refused.has(func) },
 
     /** `addFunction` for a function of a module instantiated just now with no element segment and no start function. */
     addFresh (func, addFunction) {

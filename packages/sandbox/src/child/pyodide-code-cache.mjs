@@ -23,7 +23,7 @@ const ASM_TAIL = 'export default _createPyodideModule;'
 // version with other module-only syntax falls back to the module import.
 const ASM_META_URLS = 3
 const ASM_DYNAMIC_IMPORTS = 15
-// Two exact-text patches, applied only when each occurs exactly once:
+// Exact-text patches, each applied only when it occurs exactly once:
 const ASM_PATCHES = [
   // Emscripten compiles a tiny WASM module per JS function it puts in the
   // function table (261 at start-up); the module depends only on its bytes,
@@ -34,7 +34,11 @@ const ASM_PATCHES = [
   // The snapshot restore copies the heap image into WASM memory: the child
   // reads it from the file straight into that memory instead (no 31 MB
   // buffer, no second copy; see `restoreHeap`).
-  ['return Module.HEAP8.set(t),l}', 'return __os2.restoreHeap(Module.HEAP8,t),l}']
+  ['return Module.HEAP8.set(t),l}', 'return __os2.restoreHeap(Module.HEAP8,t),l}'],
+  // Every export goes into `wasmImports` unless defined there: the same
+  // loop without a pair array and a closure per export (8,560 of them).
+  ['var mergeLibSymbols=(exports,libName)=>{for(var[sym,exp]of Object.entries(exports)){const setImport=target=>{if(!isSymbolDefined(target)){wasmImports[target]=exp}};setImport(sym);const main_alias="__main_argc_argv";if(sym=="main"){setImport(main_alias)}if(sym==main_alias){setImport("main")}}};',
+    'var mergeLibSymbols=(exports,libName)=>{var syms=Object.keys(exports);for(var i=0;i<syms.length;i++){var sym=syms[i];var exp=exports[sym];if(!isSymbolDefined(sym)){wasmImports[sym]=exp}if(sym=="main"&&!isSymbolDefined("__main_argc_argv")){wasmImports["__main_argc_argv"]=exp}if(sym=="__main_argc_argv"&&!isSymbolDefined("main")){wasmImports["main"]=exp}}};']
 ]
 // The linking replay (emscripten-link.mjs): applied only if every one of
 // these occurs exactly once, else none is.
@@ -49,7 +53,11 @@ const LINK_PATCHES = [
     'var getFunctionAddress=func=>{if(!functionsInTableMap){functionsInTableMap=new WeakMap;updateTableMap(0,wasmTable.length)}var addr=functionsInTableMap.get(func);if(addr===undefined&&__os2.link.partial&&__os2.link.mayBeInTable(func)){__os2.link.partial=false;updateTableMap(0,wasmTable.length);addr=functionsInTableMap.get(func)}return addr||0};'],
   // The trampoline is a function of an instance made on the line before, of
   // a module (in this source) with no element segment and no start function.
-  ['return addFunction(trampolineInstance.exports.trampoline_call)}', 'return __os2.link.addFresh(trampolineInstance.exports.trampoline_call,addFunction)}']
+  ['return addFunction(trampolineInstance.exports.trampoline_call)}', 'return __os2.link.addFresh(trampolineInstance.exports.trampoline_call,addFunction)}'],
+  // A function that lookup found a table refuses is wrapped straight away,
+  // not after a second refusal (a TypeError each, 262 at start-up).
+  ['try{setWasmTableEntry(ret,func)}catch(err){if(!(err instanceof TypeError)){throw err}var wrapped=convertJsFunctionToWasm(func,sig);setWasmTableEntry(ret,wrapped)}',
+    'if(__os2.link.refusedByTables(func)){setWasmTableEntry(ret,convertJsFunctionToWasm(func,sig))}else try{setWasmTableEntry(ret,func)}catch(err){if(!(err instanceof TypeError)){throw err}var wrapped=convertJsFunctionToWasm(func,sig);setWasmTableEntry(ret,wrapped)}']
 ]
 const CACHE_MAGIC = Buffer.from('OS2-V8-CODE-CACHE-3\n')
 

@@ -92,6 +92,8 @@ describe('the V8 code cache for Pyodide\'s JS', () => {
     expect(source).not.toContain('import.meta')
     expect(source).not.toContain('export default')
     expect(rest[0]).toBe(3) // the heap-restore and the linking patches
+    // The other exact-text patches (pyodide-code-cache.mjs) are in too.
+    for (const patched of ['__os2.link.wrapperModule(sig,bytes)', 'var syms=Object.keys(exports);', '__os2.link.main(origExports,', '__os2.link.refusedByTables(func)', '__os2.link.addFresh(']) expect(source).toContain(patched)
     expect(data.length).toBeGreaterThan(100_000)
     expect(statSync(cache).mtimeMs).toBeLessThanOrEqual(statSync(snapshot).mtimeMs)
 
