@@ -12,6 +12,8 @@ export interface KernelLedger extends LedgerView {
    */
   appendVerified?(envelope: EventEnvelope): EventEnvelope | undefined
   flush(): Promise<void>
+  /** Forgets the events appended so far, keeping size and head: a replay's ledger, once replay has compared them. Optional. */
+  release?(): void
   close?(): Promise<void>
   /** Signs (size, root, tick) with the node key; written to storage once the events it covers are durable. Optional. */
   checkpoint?(signer: Signer, tick: number): SignedCheckpoint

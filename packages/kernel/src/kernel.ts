@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { canonicalize, hashCanonical, sha256Hex, signToken } from '@os2/crypto'
+import { canonicalize, hashCanonical, sha256Hex, signToken, ZERO_HASH } from '@os2/crypto'
 import type { CanonicalValue, Signer } from '@os2/crypto'
 import { createVirtualClock } from './clock.ts'
 import type { Clock } from './clock.ts'
@@ -40,7 +40,8 @@ import { replayRecorded } from './replay.ts'
 import { canonicalEqual } from './canonical-equal.ts'
 import { canonicalByteLength } from './canonical-size.ts'
 import type { ReplayTarget } from './replay.ts'
-import { createLedger, verifyEvents } from './ledger/index.ts'
+import { verifyEvents } from './ledger/index.ts'
+import { createReplayLedger } from './ledger/replay-ledger.ts'
 
 /** Collaborators. Everything is optional; the defaults make an in-memory kernel. */
 export interface KernelComponents {
@@ -216,7 +217,7 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     if (first?.type !== EVENT_TYPES.genesis || first.payload.genesis_hash !== expected) {
       throw new KernelError('GENESIS_INVALID', `Cannot open ledger: its genesis event does not match genesis ${expected}`)
     }
-    const scratch = this.#scratch(this.#ledgers.create(), createState(), createVirtualClock(0), createSeededRng(this.genesis.seed))
+    const scratch = this.#scratch(createReplayLedger(0, ZERO_HASH), createState(), createVirtualClock(0), createSeededRng(this.genesis.seed))
     scratch.#rebuilding = true
     scratch.#recorded = recorded
     if (this.#ledgerVerified) scratch.#trusted = recorded
@@ -894,13 +895,12 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     if (recorded.length < prefixEnd || recorded[record.ledgerSeq]?.hash !== record.ledgerHead) {
       return fail(record.ledgerSeq, record.ledgerHead, recorded[record.ledgerSeq]?.hash ?? 'none')
     }
-    const prefix = recorded.slice(0, prefixEnd)
     if (events !== undefined) {
       // Events from outside the kernel: an edit that did not re-hash shows up in the chain itself.
       const verified = verifyEvents(recorded)
       if (!verified.ok) return fail(verified.firstBadSeq, recorded[verified.firstBadSeq]?.hash ?? 'none', verified.reason)
     }
-    const ledger: KernelLedger = createLedger({}, { events: prefix })
+    const ledger = createReplayLedger(prefixEnd, record.ledgerHead)
     const state = syncTick(registerSnapshot(root, { id, label: record.label, parent: record.state.parent, stateHash: record.stateHash, eventSeq: record.eventSeq }), record.timestamp)
     const rngState = root.get(META_SECTION, 'rng') as unknown as RngState | undefined
     const rng = rngState === undefined ? createSeededRng(this.genesis.seed) : restoreRng(rngState)
@@ -1108,7 +1108,7 @@ export async function createKernel (components: KernelComponents, init: KernelIn
 export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: Pick<KernelComponents, 'ledgers' | 'wallClock'> = {}): Promise<ReplayReport> {
   const ledgers = components.ledgers ?? defaultLedgerFactory
   const recorded = [...events]
-  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, ledgers.create(), ledgers)
+  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, createReplayLedger(0, ZERO_HASH), ledgers)
   const outcome = await replayWith(scratch, recorded)
   if (!outcome.ok) return { ok: false, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, firstDivergentSeq: outcome.firstDivergentSeq, expected: outcome.expected, actual: outcome.actual }
   return { ok: true, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, head: outcome.head }

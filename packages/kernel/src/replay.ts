@@ -56,6 +56,8 @@ export async function replayRecorded (target: ReplayTarget, recorded: readonly E
       if (expected === undefined) return diverged(seq, 'none', produced.hash, `Replay produced ${produced.type} at seq ${seq} beyond the end of the ledger`)
       if (produced.hash !== expected.hash) return diverged(seq, expected.hash, produced.hash, `Replay produced a different ${produced.type} event at seq ${seq} (the ledger holds ${expected.type})`)
     }
+    // Compared: a replay's scratch ledger can let them go (they would otherwise all outlive the young generation).
+    target.ledger.release?.()
     i = after
   }
   return { ok: true, eventsReplayed: i - start, head: target.ledger.head }

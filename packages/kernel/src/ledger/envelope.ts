@@ -1,5 +1,41 @@
 import { canonicalize, quote, sha256Hex } from '@os2/crypto'
-import type { EventEnvelope } from './types.ts'
+import type { EventDraft, EventEnvelope } from './types.ts'
+
+/** An envelope sealed by `sealEnvelope`, with its canonical body (without `hash`), for storage to reuse. */
+export interface Sealed { envelope: EventEnvelope, body: string }
+
+/**
+ * The envelope a ledger appends for `draft` at `seq` after `prevHash`: its
+ * fields, then `SHA-256(canonical body)` as its hash. One object, hashed
+ * without `hash` and then filled in.
+ *
+ * @throws RangeError when the tick is not a non-negative integer
+ * @throws CryptoError `CANONICAL_UNSUPPORTED_VALUE` when the payload is not canonical JSON
+ */
+export function sealEnvelope (draft: EventDraft, seq: number, prevHash: string): Sealed {
+  const envelope: Omit<EventEnvelope, 'hash'> & { hash: string | undefined } = {
+    event_id: eventIdFor(seq),
+    seq,
+    tick: draft.tick,
+    type: draft.type,
+    capability_id: draft.capability_id ?? null,
+    token_id: draft.token_id ?? null,
+    payload: draft.payload,
+    prev_hash: prevHash,
+    hash: undefined
+  }
+  if (!Number.isSafeInteger(draft.tick) || draft.tick < 0) {
+    throw new RangeError(`Cannot append event ${seq}: tick ${draft.tick} is not a non-negative integer`)
+  }
+  const body = encodeEnvelopeBody(envelope, true)
+  envelope.hash = sha256Hex(body)
+  return { envelope: envelope as EventEnvelope, body }
+}
+
+/** True when `envelope` is exactly what `sealEnvelope` makes at `seq` after `head` (its hash taken as verified elsewhere). */
+export function isNextEnvelope (envelope: EventEnvelope, seq: number, head: string): boolean {
+  return envelope.seq === seq && envelope.prev_hash === head && envelope.event_id === eventIdFor(seq) && hasExactEnvelopeKeys(envelope)
+}
 
 /** The deterministic id of the event at `seq` (no hash needed: seq is unique per ledger). */
 export function eventIdFor (seq: number): string {

@@ -1,9 +1,9 @@
-import { createMerkleTree, merkleLeafHash, sha256Hex, verifyInclusion, ZERO_HASH } from '@os2/crypto'
+import { createMerkleTree, merkleLeafHash, verifyInclusion, ZERO_HASH } from '@os2/crypto'
 import type { MerkleTree, Signer } from '@os2/crypto'
 import { KernelError } from '../errors.ts'
 import type { ConsistencyProof, InclusionProof, LedgerView, SignedCheckpoint } from '../kernel-types.ts'
 import { signCheckpoint } from './checkpoint.ts'
-import { encodeEnvelope, encodeEnvelopeBody, eventIdFor, hasExactEnvelopeKeys, spliceHash } from './envelope.ts'
+import { encodeEnvelope, isNextEnvelope, sealEnvelope, spliceHash } from './envelope.ts'
 import { ChainVerifier, verifyEvents } from './verify.ts'
 import type { EventDraft, EventEnvelope, LedgerStorage, LoadedLedger, VerifyResult } from './types.ts'
 
@@ -104,35 +104,16 @@ class DefaultLedger implements Ledger {
 
   append (draft: EventDraft): EventEnvelope {
     if (this.#failed !== undefined) throw this.#failed
-    const seq = this.#events.length
-    // One object, hashed without `hash`, then filled in.
-    const envelope: Omit<EventEnvelope, 'hash'> & { hash: string | undefined } = {
-      event_id: eventIdFor(seq),
-      seq,
-      tick: draft.tick,
-      type: draft.type,
-      capability_id: draft.capability_id ?? null,
-      token_id: draft.token_id ?? null,
-      payload: draft.payload,
-      prev_hash: this.#head,
-      hash: undefined
-    }
-    if (!Number.isSafeInteger(draft.tick) || draft.tick < 0) {
-      throw new RangeError(`Cannot append event ${seq}: tick ${draft.tick} is not a non-negative integer`)
-    }
-    const body = encodeEnvelopeBody(envelope, true)
-    const hash = sha256Hex(body)
-    envelope.hash = hash
+    const { envelope, body } = sealEnvelope(draft, this.#events.length, this.#head)
     // The stored line is the body with the hash spliced in: no second canonicalization.
-    if (this.#storage !== undefined) this.#lines.push(spliceHash(body, hash))
-    this.#push(envelope as EventEnvelope)
-    return envelope as EventEnvelope
+    if (this.#storage !== undefined) this.#lines.push(spliceHash(body, envelope.hash))
+    this.#push(envelope)
+    return envelope
   }
 
   appendVerified (envelope: EventEnvelope): EventEnvelope | undefined {
     if (this.#failed !== undefined) throw this.#failed
-    const seq = this.#events.length
-    if (envelope.seq !== seq || envelope.prev_hash !== this.#head || envelope.event_id !== eventIdFor(seq) || !hasExactEnvelopeKeys(envelope)) return undefined
+    if (!isNextEnvelope(envelope, this.#events.length, this.#head)) return undefined
     if (this.#storage !== undefined) this.#lines.push(encodeEnvelope(envelope))
     this.#push(envelope)
     return envelope
