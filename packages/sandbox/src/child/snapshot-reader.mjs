@@ -7,9 +7,32 @@ import fs from 'node:fs'
 // image, length of a JSON part, build id), the JSON, then the heap image up
 // to the end; the file's length is the WASM memory size. With the restore
 // patch (pyodide-code-cache.mjs) only the header and JSON are read up front,
-// into a buffer of the file's length (zero pages the OS maps lazily), and
+// into a `SnapshotHeader` that tells Pyodide the file's length, and
 // `restoreHeap` reads the image into WASM memory. Otherwise the whole file
 // is read.
+
+/**
+ * The snapshot's header and JSON part, standing for the whole file: Pyodide
+ * takes the file's length from it (`length`: its initial WASM memory size),
+ * reads the header and the JSON, and hands the rest (here an empty view at
+ * the image's offset) to `restoreHeap`, which reads the image from the
+ * file. A buffer of the file's length (31 MB) costs ~13-23 ms of main
+ * thread per start (measured) and counts as external memory to V8's
+ * garbage collector.
+ */
+class SnapshotHeader extends Uint8Array {
+  #fileLength
+
+  constructor (byteLength, fileLength) {
+    super(byteLength)
+    this.#fileLength = fileLength
+  }
+
+  get length () { return this.#fileLength }
+
+  // Views made from it (`subarray`) are plain views of its buffer.
+  static get [Symbol.species] () { return Uint8Array }
+}
 
 /**
  * One snapshot read. `onRestore` is called when Emscripten asks for the heap
@@ -22,9 +45,13 @@ export function createSnapshotReader (onRestore) {
 
   function restoreHeap (heap, image) {
     onRestore()
-    if (heapImage === undefined || image.buffer !== heapImage.view.buffer || image.byteOffset !== heapImage.offset) {
+    if (heapImage === undefined) {
       heap.set(image)
       return
+    }
+    if (image.buffer !== heapImage.view.buffer || image.byteOffset !== heapImage.offset) {
+      // The image is still in the file, and this is not the part after its header.
+      throw new Error('The Pyodide snapshot restore asked for another part of the snapshot than its heap image')
     }
     const { fd, offset, length } = heapImage
     heapImage = undefined
@@ -44,10 +71,12 @@ export function createSnapshotReader (onRestore) {
     const fd = fs.openSync(file, 'r')
     try {
       const size = fs.fstatSync(fd).size
-      const view = new Uint8Array(size)
-      if (size < 48 || fs.readSync(fd, view, 0, 48, 0) !== 48) throw new Error('The Pyodide snapshot file is too short')
-      const offset = new DataView(view.buffer).getUint32(4, true)
-      if (offset < 48 || offset > size) throw new Error('The Pyodide snapshot header is invalid')
+      const head = new Uint8Array(48)
+      if (size < 48 || fs.readSync(fd, head, 0, 48, 0) !== 48) throw new Error('The Pyodide snapshot file is too short')
+      const offset = new DataView(head.buffer).getUint32(4, true)
+      if (offset < 48 || offset > size || offset % 16 !== 0) throw new Error('The Pyodide snapshot header is invalid')
+      const view = new SnapshotHeader(offset, size)
+      view.set(head)
       for (let done = 48; done < offset;) {
         const n = fs.readSync(fd, view, done, offset - done, done)
         if (n === 0) throw new Error('The Pyodide snapshot file is too short')
