@@ -1,6 +1,8 @@
 import type { CanonicalValue } from '@os2/crypto'
 import { PersistentMap } from './persistent-map.ts'
 import type { TransientMap } from './persistent-map.ts'
+import { SectionTable } from './section-table.ts'
+import type { Section } from './section-table.ts'
 import { addDigest, entryDigest, formatDigest, subDigest } from './state-hash.ts'
 
 /** One state entry as it appears in a delta: `[section, key, value]` sets, `[section, key]` deletes. */
@@ -39,7 +41,6 @@ export interface StateRoot {
   entries(): Array<[string, string, CanonicalValue]>
 }
 
-type Section = PersistentMap<CanonicalValue>
 const EMPTY_SECTION: Section = PersistentMap.empty()
 /** Marks an entry that did not exist before a change. */
 const ABSENT: unique symbol = Symbol('absent')
@@ -74,7 +75,7 @@ interface HashBase {
  * changed since the last snapshot).
  */
 class PersistentState implements StateRoot {
-  readonly #data: PersistentMap<Section>
+  readonly #data: SectionTable
   readonly #log: Change | undefined
   /** Cells in #log, and the length after the last compaction (compaction runs when it grows fourfold, from 256 cells). */
   readonly #logLength: number
@@ -85,7 +86,7 @@ class PersistentState implements StateRoot {
   #dirtyCount: number | undefined
   readonly size: number
 
-  constructor (data: PersistentMap<Section>, log: Change | undefined, logLength: number, compacted: number, base: HashBase, size: number) {
+  constructor (data: SectionTable, log: Change | undefined, logLength: number, compacted: number, base: HashBase, size: number) {
     this.#data = data
     this.#log = log
     this.#logLength = logLength
@@ -104,7 +105,7 @@ class PersistentState implements StateRoot {
   }
 
   /** A root with `data` and one more change recorded. */
-  #derive (data: PersistentMap<Section>, section: string, key: string, old: CanonicalValue | undefined, size: number): PersistentState {
+  #derive (data: SectionTable, section: string, key: string, old: CanonicalValue | undefined, size: number): PersistentState {
     let log = this.#log
     let length = this.#logLength
     let compacted = this.#compacted
@@ -133,8 +134,7 @@ class PersistentState implements StateRoot {
     const sec = this.#data.get(section)
     const old = sec?.get(key)
     if (sec === undefined || old === undefined) return this
-    const next = sec.delete(key)
-    return this.#derive(next.size === 0 ? this.#data.delete(section) : this.#data.set(section, next), section, key, old, this.size - 1)
+    return this.#derive(this.#data.set(section, sec.delete(key)), section, key, old, this.size - 1)
   }
 
   apply (changes: Iterable<StateChange>): StateRoot {
@@ -164,12 +164,8 @@ class PersistentState implements StateRoot {
       log = { section, key, before: old === undefined ? ABSENT : old, next: log }
       length++
     }
-    const data = this.#data.batch(setSection => {
-      for (const [section, sec] of touched) {
-        const done = sec.persistent()
-        setSection(section, done.size === 0 ? undefined : done)
-      }
-    })
+    let data = this.#data
+    for (const [section, sec] of touched) data = data.set(section, sec.persistent())
     return new PersistentState(data, log, length, this.#compacted, { log, acc }, size)
   }
 
@@ -212,7 +208,7 @@ class PersistentState implements StateRoot {
   }
 
   sections (): string[] {
-    return [...this.#data.keys()].sort()
+    return this.#data.names().sort()
   }
 
   hash (): string {
@@ -260,7 +256,7 @@ class PersistentState implements StateRoot {
 
 /** An empty state root. */
 export function createState (): StateRoot {
-  return new PersistentState(PersistentMap.empty(), undefined, 0, 0, { log: undefined, acc: 0n }, 0)
+  return new PersistentState(SectionTable.EMPTY, undefined, 0, 0, { log: undefined, acc: 0n }, 0)
 }
 
 /** Sorted delta turning `from` into `to` (entries that differ), comparing canonical values. */
