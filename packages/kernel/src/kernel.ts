@@ -12,6 +12,7 @@ import type { EventDraft, EventEnvelope, LedgerStorage } from './ledger/types.ts
 import type { KernelLedger, LedgerFactory } from './kernel-ledger.ts'
 import { defaultLedgerFactory } from './default-ledger-factory.ts'
 import { CancelToken, KernelRequest, REQUEST_TYPES } from './protocol/schemas.ts'
+import { quickSubmitToken } from './protocol/quick-parse.ts'
 import type { KernelResponse, KernelToken } from './protocol/schemas.ts'
 import type {
   CapabilityInfo, Genesis, Grant, Kernel, LedgerView, ReplayReport, SnapshotManager, SnapshotSummary, StateDiff, TokenStatus
@@ -382,7 +383,8 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     if (typeof type !== 'string' || !(REQUEST_TYPES as readonly string[]).includes(type)) {
       return { ok: false, code: 'UNKNOWN_REQUEST_TYPE', message: `Unknown request type ${JSON.stringify(type ?? null)}: expected one of ${REQUEST_TYPES.join(', ')}`, info }
     }
-    const parsed = KernelRequest.safeParse(request)
+    const quick = quickSubmitToken(request)
+    const parsed = quick !== undefined ? { success: true as const, data: quick } : KernelRequest.safeParse(request)
     if (!parsed.success) {
       return { ok: false, code: 'SCHEMA_VIOLATION', message: `Invalid ${type} request: ${firstIssue(parsed.error)}`, info }
     }
@@ -394,7 +396,9 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       }
     }
     if (req.type === 'SubmitToken') {
-      const args = this.registry.get(req.token.capability).args.safeParse(req.token.args)
+      const descriptor = this.registry.get(req.token.capability)
+      const quickArgs = descriptor.quickArgs?.(req.token.args)
+      const args = quickArgs !== undefined ? { success: true as const, data: quickArgs } : descriptor.args.safeParse(req.token.args)
       if (!args.success) {
         return { ok: false, code: 'SCHEMA_VIOLATION', message: `Invalid arguments for ${req.token.capability}: ${firstIssue(args.error)}`, info }
       }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { CanonicalValue } from '@os2/crypto'
 import { defineCapability } from './types.ts'
+import { quickEmitArgs, quickKeyArgs, quickPutArgs } from '../protocol/quick-parse.ts'
 import { jsonValue } from '../protocol/json-value.ts'
 import type { AnyCapabilityDescriptor, CapabilityContext } from './types.ts'
 
@@ -34,6 +35,7 @@ export const stateGet = defineCapability({
   version: 1,
   description: 'Reads one key of the kernel key/value state in a namespace the grant covers',
   args: StateGetArgs,
+  quickArgs: quickKeyArgs,
   scope: args => ({ namespaces: [args.namespace] }),
   handler: (args, ctx) => ({ found: ctx.get(args.namespace, args.key) !== undefined, value: ctx.get(args.namespace, args.key) ?? null })
 })
@@ -43,6 +45,7 @@ export const statePut = defineCapability({
   version: 1,
   description: 'Writes one key of the kernel key/value state; charges the bytes written to the memory budget',
   args: StatePutArgs,
+  quickArgs: quickPutArgs,
   scope: args => ({ namespaces: [args.namespace] }),
   handler: (args, ctx) => { ctx.put(args.namespace, args.key, args.value as CanonicalValue); return { ok: true } }
 })
@@ -52,6 +55,7 @@ export const stateDelete = defineCapability({
   version: 1,
   description: 'Deletes one key of the kernel key/value state',
   args: StateDeleteArgs,
+  quickArgs: quickKeyArgs,
   scope: args => ({ namespaces: [args.namespace] }),
   handler: (args, ctx) => ({ existed: ctx.delete(args.namespace, args.key) })
 })
@@ -72,6 +76,7 @@ export const emit = defineCapability({
   version: 1,
   description: 'Appends a custom event to the ledger',
   args: EmitArgs,
+  quickArgs: quickEmitArgs,
   handler: (args, ctx) => { ctx.emit(args.name, (args.data ?? null) as CanonicalValue); return { ok: true } }
 })
 

@@ -77,6 +77,12 @@ export interface CapabilityDescriptor<Args = unknown> {
   version: number
   description: string
   args: z.ZodType<Args>
+  /**
+   * Optional fast path for common arguments (see `protocol/quick-parse.ts`):
+   * returns exactly what `args.parse` would for inputs it is sure of, and
+   * undefined for anything `args` should judge.
+   */
+  quickArgs?: (args: unknown) => Args | undefined
   /** Defaults; `genesis.capabilities[id]` overrides them. */
   limits?: Partial<CapabilityLimit>
   /** What an invocation with `args` touches, for the grant scope check before it runs. */
