@@ -5,6 +5,7 @@
 // parity: the kernel does a ledger append and a state commit per lifecycle step.
 import { canonicalize, sha256Hex, ZERO_HASH } from '@os2/crypto'
 import { createKernel, createGenesis } from '../src/index.ts'
+import type { KernelHandle } from '../src/index.ts'
 import { bestTiming, machine, now, perSec, report, round } from './bench-util.ts'
 
 const TOKENS = Number(process.env.BENCH_TOKENS ?? 10_000)
@@ -50,10 +51,6 @@ function heapLoop (n: number): number {
 }
 
 const genesis = createGenesis({ seed: 'bench' })
-const kernel = await createKernel({}, { genesis })
-for (const capability of ['kernel.state.put', 'kernel.state.get', 'kernel.emit']) {
-  await kernel.handle({ type: 'GrantCapability', grant: { principal: 'agent', capability } })
-}
 
 /** A mixed stream: mostly writes, some reads, some custom events; seven priorities. */
 function token (j: number): Record<string, unknown> {
@@ -63,15 +60,30 @@ function token (j: number): Record<string, unknown> {
   return { ...base, capability: 'kernel.emit', args: { name: 'tick', data: j } }
 }
 
-const c0 = process.cpuUsage()
-const t0 = now()
-for (let i = 0; i < TOKENS; i += BATCH) {
-  for (let j = i; j < Math.min(TOKENS, i + BATCH); j++) await kernel.handle({ type: 'SubmitToken', token: token(j) })
-  await kernel.runUntilIdle()
+/** The whole stream through a fresh kernel: grants, then batches of submits each followed by runUntilIdle. */
+async function runKernel (): Promise<{ kernel: KernelHandle, wallMs: number, cpuMs: number }> {
+  const kernel = await createKernel({}, { genesis })
+  for (const capability of ['kernel.state.put', 'kernel.state.get', 'kernel.emit']) {
+    await kernel.handle({ type: 'GrantCapability', grant: { principal: 'agent', capability } })
+  }
+  const c0 = process.cpuUsage()
+  const t0 = now()
+  for (let i = 0; i < TOKENS; i += BATCH) {
+    for (let j = i; j < Math.min(TOKENS, i + BATCH); j++) await kernel.handle({ type: 'SubmitToken', token: token(j) })
+    await kernel.runUntilIdle()
+  }
+  const wallMs = now() - t0
+  const c = process.cpuUsage(c0)
+  return { kernel, wallMs, cpuMs: (c.user + c.system) / 1000 }
 }
-const kernelMs = now() - t0
-const kc = process.cpuUsage(c0)
-const kernelCpuMs = (kc.user + kc.system) / 1000
+
+// Best of three fresh kernels (the first also warms the JIT), as the heap loop gets its warm-up and best of five.
+let best = await runKernel()
+for (let r = 0; r < 2; r++) {
+  const next = await runKernel()
+  if (next.wallMs < best.wallMs) best = next
+}
+const { kernel, wallMs: kernelMs, cpuMs: kernelCpuMs } = best
 const completed = kernel.tokens().filter(t => t.state === 'completed').length
 
 heapLoop(TOKENS) // warm up
