@@ -143,7 +143,7 @@ class PersistentState implements StateRoot {
     let size = this.size
     let log = this.#log
     let length = this.#logLength
-    // Each touched section is written through one transient, then the sections in one batch.
+    // Each touched section is written through one transient, then put in place once.
     const touched = new Map<string, TransientMap<CanonicalValue>>()
     for (const change of changes) {
       const [section, key] = change
