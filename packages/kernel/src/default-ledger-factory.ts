@@ -2,7 +2,7 @@ import { createLedger, openLedgerVerifying } from './ledger/index.ts'
 import type { LedgerFactory, OpenedLedger } from './kernel-ledger.ts'
 import type { LedgerStorage } from './ledger/types.ts'
 
-/** The kernel's own ledger (`src/ledger/`): scratch ledgers in memory, stored ones verified on open. */
+/** The kernel's own ledger (`src/ledger/`): in memory without storage, stored ones verified on open. */
 export const defaultLedgerFactory: LedgerFactory = {
   create: () => createLedger({}),
   async open (storage: LedgerStorage): Promise<OpenedLedger> {

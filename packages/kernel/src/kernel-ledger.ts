@@ -29,7 +29,7 @@ export interface OpenedLedger {
   repaired?: { segment: string, droppedBytes: number, atSeq: number } | undefined
 }
 
-/** How the kernel makes ledgers: scratch (in memory) and opened from storage. */
+/** How the kernel makes its ledger: in memory (no storage) or opened from storage. Replays use `ledger/replay-ledger.ts`. */
 export interface LedgerFactory {
   create(): KernelLedger
   open(storage: LedgerStorage): Promise<OpenedLedger>

@@ -58,7 +58,7 @@ export interface KernelComponents {
   signer?: Signer
   /** Wall clock in ms for wall-clock budgets, read only around external calls. */
   wallClock?: WallClock
-  /** Ledger implementation (default: `@os2/kernel`'s own ledger). */
+  /** Ledger implementation for the kernel's own ledger (default: `@os2/kernel`'s); replays write into a chain tail of their own. */
   ledgers?: LedgerFactory
 }
 
@@ -135,7 +135,6 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
   readonly #store: SnapshotStore
   readonly #signer: Signer | undefined
   readonly #wallClock: WallClock | undefined
-  readonly #ledgers: LedgerFactory
   readonly #storageOwned: LedgerStorage | undefined
   #lock: Promise<unknown> = Promise.resolve()
   #recorded: readonly EventEnvelope[] | undefined
@@ -170,7 +169,6 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     store: SnapshotStore
     signer: Signer | undefined
     wallClock: WallClock | undefined
-    ledgers: LedgerFactory
     storage: LedgerStorage | undefined
   }) {
     this.genesis = parts.genesis
@@ -183,7 +181,6 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
     this.#store = parts.store
     this.#signer = parts.signer
     this.#wallClock = parts.wallClock
-    this.#ledgers = parts.ledgers
     this.#storageOwned = parts.storage
     this.snapshots = this.#snapshotManager()
     this.#runHooks = {
@@ -277,7 +274,6 @@ class DefaultKernel implements KernelHandle, ReplayTarget {
       store: store ?? this.#store,
       signer: this.#signer,
       wallClock: this.#wallClock,
-      ledgers: this.#ledgers,
       storage: undefined
     })
   }
@@ -1049,7 +1045,7 @@ async function replayRecordedFromGenesis (scratch: DefaultKernel, recorded: read
   return await replayRecorded(scratch, recorded, 1)
 }
 
-function build (components: KernelComponents, init: KernelInit, ledger: KernelLedger, ledgers: LedgerFactory): DefaultKernel {
+function build (components: KernelComponents, init: KernelInit, ledger: KernelLedger): DefaultKernel {
   const descriptors = [...BUILTIN_CAPABILITIES, ...(init.descriptors ?? [])]
   return new DefaultKernel({
     genesis: init.genesis,
@@ -1062,7 +1058,6 @@ function build (components: KernelComponents, init: KernelInit, ledger: KernelLe
     store: components.snapshots ?? createMemorySnapshotStore(),
     signer: components.signer,
     wallClock: components.wallClock,
-    ledgers,
     storage: components.storage
   })
 }
@@ -1081,7 +1076,7 @@ function build (components: KernelComponents, init: KernelInit, ledger: KernelLe
 export async function createKernel (components: KernelComponents, init: KernelInit): Promise<KernelHandle> {
   const ledgers = components.ledgers ?? defaultLedgerFactory
   const opened = components.storage === undefined ? { ledger: ledgers.create() } : await ledgers.open(components.storage)
-  const kernel = build(components, init, opened.ledger, ledgers)
+  const kernel = build(components, init, opened.ledger)
   kernel.ledgerVerified = components.storage === undefined || ('verified' in opened && opened.verified === true)
   const pending = 'pendingVerification' in opened ? opened.pendingVerification : undefined
   if (kernel.ledger.size === 0) {
@@ -1109,10 +1104,9 @@ export async function createKernel (components: KernelComponents, init: KernelIn
  * the first event whose hash differs (`snapshot-replay` from the beginning,
  * `ledger-verify --replay`).
  */
-export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: Pick<KernelComponents, 'ledgers' | 'wallClock'> = {}): Promise<ReplayReport> {
-  const ledgers = components.ledgers ?? defaultLedgerFactory
+export async function replayLedger (events: Iterable<EventEnvelope>, init: KernelInit, components: Pick<KernelComponents, 'wallClock'> = {}): Promise<ReplayReport> {
   const recorded = [...events]
-  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, createReplayLedger(0, ZERO_HASH), ledgers)
+  const scratch = build({ ...(components.wallClock !== undefined ? { wallClock: components.wallClock } : {}) }, init, createReplayLedger(0, ZERO_HASH))
   const outcome = await replayWith(scratch, recorded)
   if (!outcome.ok) return { ok: false, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, firstDivergentSeq: outcome.firstDivergentSeq, expected: outcome.expected, actual: outcome.actual }
   return { ok: true, snapshotId: 'genesis', eventsReplayed: outcome.eventsReplayed, head: outcome.head }

@@ -276,14 +276,6 @@ export class PersistentMap<V> {
     return new TransientMap(this.#root, this.size)
   }
 
-  /** Applies many writes at once through a transient (`undefined` deletes). */
-  batch (edit: (set: (key: string, value: V | undefined) => void) => void): PersistentMap<V> {
-    const t = this.asTransient()
-    edit((key, value) => { if (value === undefined) t.delete(key); else t.set(key, value) })
-    const done = t.persistent()
-    return done.size === this.size && done.#root === this.#root ? this : done
-  }
-
   static {
     wrap = <V>(root: Node, size: number): PersistentMap<V> => size === 0 ? PersistentMap.empty<V>() : new PersistentMap<V>(root, size)
   }

@@ -49,7 +49,7 @@ describe('PersistentMap', () => {
     for (let i = 0; i < COLLIDING.length; i += 2) expect(hashKey(COLLIDING[i] as string)).toBe(hashKey(COLLIDING[i + 1] as string))
   })
 
-  it('behaves like a Map under random sets, deletes and batches, and every older version stays as it was', () => {
+  it('behaves like a Map under random sets, deletes and transient batches, and every older version stays as it was', () => {
     fc.assert(fc.property(fc.array(opArb, { maxLength: 120 }), ops => {
       let m = PersistentMap.empty<number>()
       const model = new Map<string, number>()
@@ -62,7 +62,9 @@ describe('PersistentMap', () => {
           m = m.delete(op.key)
           model.delete(op.key)
         } else {
-          m = m.batch(set => { for (const [k, v] of op.ops) set(k, v) })
+          const t = m.asTransient()
+          for (const [k, v] of op.ops) { if (v === undefined) t.delete(k); else t.set(k, v) }
+          m = t.persistent()
           for (const [k, v] of op.ops) { if (v === undefined) model.delete(k); else model.set(k, v) }
         }
         expectSame(m, model)
@@ -100,11 +102,12 @@ describe('PersistentMap', () => {
     expect(m.set('a', 1)).toBe(m)
     expect(m.delete('b')).toBe(m)
     expect(m.delete('a')).toBe(PersistentMap.empty())
-    expect(m.batch(() => undefined)).toBe(m)
   })
 
-  it('a batch builds a big map that later writes do not disturb', () => {
-    const big = PersistentMap.empty<number>().batch(set => { for (let i = 0; i < 20_000; i++) set(`key${i}`, i) })
+  it('a transient builds a big map that later writes do not disturb', () => {
+    const t = PersistentMap.empty<number>().asTransient()
+    for (let i = 0; i < 20_000; i++) t.set(`key${i}`, i)
+    const big = t.persistent()
     expect(big.size).toBe(20_000)
     const changed = big.set('key7', -1).delete('key8')
     expect(big.get('key7')).toBe(7)
@@ -117,10 +120,13 @@ describe('PersistentMap', () => {
     expect(sum).toBe((20_000 * 19_999) / 2)
   })
 
-  it('refuses a batch writer used after its batch ended (its nodes are shared from then on)', () => {
-    let leaked: ((key: string, value: number | undefined) => void) | undefined
-    const m = PersistentMap.empty<number>().batch(set => { leaked = set; set('a', 1) })
-    expect(() => leaked?.('b', 2)).toThrow(/after it ended/)
+  it('refuses a transient used after it ended (its nodes are shared from then on)', () => {
+    const t = PersistentMap.empty<number>().asTransient()
+    t.set('a', 1)
+    const m = t.persistent()
+    expect(() => { t.set('b', 2) }).toThrow(/after it ended/)
+    expect(() => { t.delete('a') }).toThrow(/after it ended/)
     expect(m.has('b')).toBe(false)
+    expect(m.get('a')).toBe(1)
   })
 })
