@@ -28,3 +28,8 @@ export function hostScript (): string {
 export function codeCachePath (snapshotPath: string): string {
   return snapshotPath.replace(/\.snap$/, '') + '.jscache'
 }
+
+/** The cached compiled WebAssembly module that belongs to a snapshot (made from it, beside it). */
+export function wasmCachePath (snapshotPath: string): string {
+  return snapshotPath.replace(/\.snap$/, '') + '.wasmcache'
+}

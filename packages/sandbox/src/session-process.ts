@@ -7,12 +7,13 @@ import { join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import { SandboxError } from './errors.ts'
 import { describeIsolation } from './isolation.ts'
-import { childDir, codeCachePath, hostScript, pyodideDir } from './paths.ts'
+import { childDir, codeCachePath, hostScript, pyodideDir, wasmCachePath } from './paths.ts'
 
 /** A line the child sent on fd 3, or the synthetic `exit` when the process is gone. */
 export type ChildMessage =
   | { t: 'loaded', ms: number, snapshot: boolean, phases?: LoadPhases }
   | { t: 'snapshot', bytes: number, codeCacheBytes?: number, ms: number }
+  | { t: 'wasm_cache', bytes: number, tieredUp: number, ms: number }
   | { t: 'ready' }
   | { t: 'out', s: 'stdout' | 'stderr', b: string }
   | { t: 'output_limit', limit: number }
@@ -33,6 +34,14 @@ export type ChildMessage =
  */
 export interface LoadPhases {
   codeCache?: 'accepted' | 'rejected' | 'corrupt' | 'missing' | 'none' | 'module'
+  /**
+   * How the WASM module was made (child/wasm-code-cache.mjs): `accepted`
+   * (deserialized, with machine code, from the cache beside the snapshot),
+   * `rejected` (V8 refused it), `corrupt` (its checksum did not match),
+   * `stale` (made from another pyodide.asm.wasm), `missing`/`none` (no
+   * cache): all but `accepted` compile the module.
+   */
+  wasmCache?: 'accepted' | 'rejected' | 'corrupt' | 'stale' | 'missing' | 'none'
   /** Pyodide's JS loaded. */
   import?: number
   /** The WASM module compiled (in the background since start-up) and awaited. */
@@ -60,12 +69,12 @@ export interface SpawnOptions {
   scratchDir?: string
   /** Snapshot to restore from; absent = plain loadPyodide. */
   snapshotPath?: string
-  /** V8 old-space cap for the child in MiB. */
-  maxOldSpaceMb?: number
   /** Pre-compile the paths a first run needs (pooled processes have time to spare). */
   warm?: boolean
   /** Internal: make a snapshot at this path and exit. */
   makeSnapshotAt?: string
+  /** Internal: restore `snapshotPath`, set up and run what the parent sends, then write the WASM cache here on `save_wasm_cache` and exit. */
+  makeWasmCacheAt?: string
   /** Internal, for tests: report `phases.linkDigest`. */
   linkDigest?: boolean
 }
@@ -179,19 +188,18 @@ class ChildSession implements SessionProcess {
 }
 
 /**
- * V8 flags every child starts with (part of the snapshot's key: V8 accepts
- * a code cache only in a process with the same flags).
+ * V8 flags a child starts with (part of the snapshot's key: V8 accepts a
+ * code cache only in a process with the same flags).
  *
- * Start-up allocates ~20 MB of JS objects (Emscripten's linker state,
- * Pyodide's proxies) beside ~45 MB of buffers; from V8's small initial heap
- * that is ~8 scavenges and 2 full collections before the session is ready.
- * A larger young generation and first old-generation limit leave ~2
- * scavenges: ~40-50 ms less CPU, ~5 MB more resident. With a first
- * old-generation limit of 64 MB one mark-compact (5-10 ms, plus incremental
- * marking) still ran during the restore; at 128 MB none does (4 of 4
- * sessions each), and the resident size at ready is the same (154 MB).
+ * None where the parent polls the child's resident size (/proc): any V8
+ * flag on the command line makes V8 refuse Node's own code cache for its
+ * built-in modules, which then compile from source (~35 ms more per start,
+ * measured), and the RSS poll caps the JS heap along with WASM memory.
+ * Without /proc, the JS-heap cap is the only memory limit there is.
  */
-export const CHILD_V8_FLAGS: readonly string[] = ['--min-semi-space-size=16', '--initial-old-space-size=128']
+export function childV8Flags (): readonly string[] {
+  return describeIsolation().memoryLimit === 'rss-poll' ? [] : ['--max-old-space-size=256']
+}
 
 /**
  * Starts one sandbox child: Node's permission model (read: Pyodide, the
@@ -207,6 +215,7 @@ export function spawnSessionProcess (opts: SpawnOptions = {}): SessionProcess {
   // The V8 code cache for Pyodide's JS lives beside the snapshot; the child
   // may read that one file (and only when it exists).
   let codeCache: string | undefined
+  let wasmCache: string | undefined
   if (opts.snapshotPath !== undefined) {
     reads.push(opts.snapshotPath)
     const cache = codeCachePath(opts.snapshotPath)
@@ -214,6 +223,16 @@ export function spawnSessionProcess (opts: SpawnOptions = {}): SessionProcess {
       reads.push(cache)
       codeCache = cache
     }
+    const compiled = wasmCachePath(opts.snapshotPath)
+    if (opts.makeSnapshotAt === undefined && opts.makeWasmCacheAt === undefined && existsSync(compiled)) {
+      reads.push(compiled)
+      wasmCache = compiled
+    }
+  }
+  if (opts.makeWasmCacheAt !== undefined) {
+    const dir = join(opts.makeWasmCacheAt, '..')
+    reads.push(dir)
+    writes.push(dir)
   }
   if (opts.makeSnapshotAt !== undefined) {
     const dir = join(opts.makeSnapshotAt, '..')
@@ -225,8 +244,7 @@ export function spawnSessionProcess (opts: SpawnOptions = {}): SessionProcess {
     '--experimental-permission',
     ...reads.map((p) => `--allow-fs-read=${p}`),
     ...writes.map((p) => `--allow-fs-write=${p}`),
-    `--max-old-space-size=${opts.maxOldSpaceMb ?? 256}`,
-    ...CHILD_V8_FLAGS,
+    ...childV8Flags(),
     '--disable-warning=ExperimentalWarning',
     hostScript(),
     JSON.stringify({
@@ -235,7 +253,9 @@ export function spawnSessionProcess (opts: SpawnOptions = {}): SessionProcess {
       ...(opts.warm === true ? { warm: true } : {}),
       ...(opts.linkDigest === true ? { linkDigest: true } : {}),
       ...(opts.makeSnapshotAt !== undefined ? { mode: 'make-snapshot', snapshotPath: opts.makeSnapshotAt } : {}),
-      ...(codeCache !== undefined ? { codeCachePath: codeCache } : {})
+      ...(codeCache !== undefined ? { codeCachePath: codeCache } : {}),
+      ...(wasmCache !== undefined ? { wasmCachePath: wasmCache } : {}),
+      ...(opts.makeWasmCacheAt !== undefined ? { mode: 'make-wasm-cache', wasmCachePath: opts.makeWasmCacheAt } : {})
     })
   ]
   const launcher = describeIsolation().networkNamespace.launcher

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { SandboxError } from './errors.ts'
 import { childDir, pyodideDir, pyodideVersion } from './paths.ts'
-import { CHILD_V8_FLAGS, spawnSessionProcess } from './session-process.ts'
+import { childV8Flags, spawnSessionProcess } from './session-process.ts'
+import { ensureWasmCache } from './wasm-cache.ts'
 
 /** Default folder for Pyodide memory snapshots: one per user in the temp folder. */
 export function defaultSnapshotDir (): string {
@@ -34,7 +35,7 @@ export function checkSnapshotDir (dir: string): void {
  */
 export function snapshotFileName (): string {
   const h = createHash('sha256')
-  h.update(pyodideVersion()).update('\0').update(process.version).update('\0').update(CHILD_V8_FLAGS.join(' ')).update('\0')
+  h.update(pyodideVersion()).update('\0').update(process.version).update('\0').update(childV8Flags().join(' ')).update('\0')
   // Every file of the child: a new module there cannot be left out of the key.
   for (const f of readdirSync(childDir()).sort()) h.update(f).update('\0').update(readFileSync(join(childDir(), f))).update('\0')
   // The code cache made with the snapshot is for this exact pyodide.asm.mjs
@@ -74,7 +75,10 @@ export async function ensureSnapshot (dir: string = defaultSnapshotDir()): Promi
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   checkSnapshotDir(dir)
   const path = join(realpathSync(dir), snapshotFileName())
-  if (existsSync(path)) return path
+  if (existsSync(path)) {
+    await ensureWasmCache(path)
+    return path
+  }
   const inFlight = pending.get(path)
   if (inFlight !== undefined) return await inFlight
   const job = (async () => {
@@ -84,7 +88,10 @@ export async function ensureSnapshot (dir: string = defaultSnapshotDir()): Promi
         const msg = await child.next()
         if (msg.t === 'snapshot') continue
         if (msg.t === 'exit') {
-          if (msg.code === 0 && existsSync(path)) return path
+          if (msg.code === 0 && existsSync(path)) {
+            await ensureWasmCache(path)
+            return path
+          }
           throw new SandboxError('SNAPSHOT_FAILED', `Cannot make the Pyodide snapshot: the child exited with ${String(msg.code ?? msg.signal)}: ${msg.stderr.slice(-500)}`)
         }
       }

@@ -9,14 +9,25 @@
 //
 // This file is plain JavaScript because the child runs on bare `node`
 // (no tsx loader, no read access outside Pyodide and this folder).
+// Every built-in module the child uses is imported here, before the V8
+// flags below are set: V8 accepts Node's code cache for its built-ins only
+// under the flags it was made with (none), so one loaded later would be
+// compiled from source.
 import fs from 'node:fs'
 import crypto from 'node:crypto'
+import net from 'node:net'
+import tls from 'node:tls'
+import dgram from 'node:dgram'
+import http from 'node:http'
+import https from 'node:https'
+import childProcess from 'node:child_process'
 import path from 'node:path'
 import { syncBuiltinESMExports } from 'node:module'
 import v8 from 'node:v8'
 import { loadPyodideFactory } from './pyodide-code-cache.mjs'
 import { createSnapshotReader } from './snapshot-reader.mjs'
 import { layoutDigest } from './emscripten-link.mjs'
+import { readWasmCache, wasmStamp, writeWasmCache } from './wasm-code-cache.mjs'
 
 const TO_PARENT = 3
 const FROM_PARENT = 4
@@ -85,17 +96,22 @@ v8.setFlagsFromString('--wasm-tiering-budget=20000000')
 
 const started = performance.now()
 const phases = {}
-// Start-up work that does not depend on each other overlaps: the WASM
-// compile (V8 decodes and validates on background threads; functions are
-// compiled lazily on first call) runs while the main thread loads
-// Pyodide's JS (pyodide.asm.mjs, 1.2 MB).
+// The WASM module comes from the cache made with the snapshot
+// (wasm-code-cache.mjs: the functions a start runs, compiled), else from a
+// compile that overlaps the rest of the start-up: V8 decodes and validates
+// on background threads (functions are compiled lazily on first call)
+// while the main thread loads Pyodide's JS (pyodide.asm.mjs, 1.2 MB).
 const wasmPath = path.join(boot.pyodideDir, 'pyodide.asm.wasm')
-const wasmBytes = fs.readFileSync(wasmPath)
-const wasmModule = WebAssembly.compile(wasmBytes)
+const wasmFd = fs.openSync(wasmPath, 'r')
+const wasmFileStamp = wasmStamp(fs.fstatSync(wasmFd))
+const wasmBytes = fs.readFileSync(wasmFd)
+fs.closeSync(wasmFd)
+const wasmCache = boot.wasmCachePath !== undefined && boot.mode === undefined ? readWasmCache(boot.wasmCachePath, wasmFileStamp, wasmBytes) : { state: 'none' }
+phases.wasmCache = wasmCache.state
+const wasmModule = wasmCache.module !== undefined ? Promise.resolve(wasmCache.module) : WebAssembly.compile(wasmBytes)
 wasmModule.catch(() => {}) // Pyodide's own instantiate reports a failure
-// The modules only the hardening (in `init`) needs load while the main
-// thread would otherwise wait for the compile.
-const hostModules = Promise.all(['node:net', 'node:tls', 'node:dgram', 'node:http', 'node:https', 'node:child_process'].map((m) => import(m)))
+let wasmInstance // the main module's instance and module, for `make-wasm-cache`
+let wasmCompiled
 
 const snapshotReader = createSnapshotReader(() => { phases.restore = performance.now() - started })
 const asm = await loadPyodideFactory({ pyodideDir: boot.pyodideDir, codeCachePath: boot.codeCachePath, makingSnapshot: boot.mode === 'make-snapshot', restoreHeap: snapshotReader.restoreHeap })
@@ -121,6 +137,8 @@ WebAssembly.instantiate = async function instantiate (source, imports) {
   phases.compiled = performance.now() - started
   asm.link?.precompileWrappers()
   const instance = await realInstantiate.call(WebAssembly, module, imports)
+  wasmInstance = instance
+  wasmCompiled = module
   phases.instantiated = performance.now() - started
   return { module, instance }
 }
@@ -145,7 +163,6 @@ try {
 phases.load = performance.now() - started
 phases.link = asm.link?.state ?? 'none'
 if (boot.linkDigest) phases.linkDigest = layoutDigest(py._module, asm.link, (data) => crypto.createHash('sha256').update(data).digest('hex'))
-const [net, tls, dgram, http, https, childProcess] = (await hostModules).map((m) => m.default)
 
 /**
  * The harness definitions live in a module that the snapshot already holds
@@ -451,4 +468,13 @@ for (;;) {
   if (msg.t === 'init') init(msg)
   else if (msg.t === 'run') run(msg)
   else if (msg.t === 'close') process.exit(0)
+  else if (msg.t === 'save_wasm_cache' && boot.mode === 'make-wasm-cache') saveWasmCache()
+}
+
+/** The `make-wasm-cache` child, after the parent's warm-up ran: writes the cache and exits. */
+function saveWasmCache () {
+  const t0 = performance.now()
+  const { bytes, tieredUp } = writeWasmCache(boot.wasmCachePath, wasmFileStamp, wasmCompiled, wasmInstance, sleepMs)
+  send({ t: 'wasm_cache', bytes, tieredUp, ms: performance.now() - t0 })
+  process.exit(0)
 }
