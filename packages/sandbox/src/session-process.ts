@@ -75,6 +75,8 @@ export interface SpawnOptions {
   makeSnapshotAt?: string
   /** Internal: restore `snapshotPath`, set up and run what the parent sends, then write the WASM cache here on `save_wasm_cache` and exit. */
   makeWasmCacheAt?: string
+  /** Internal, with `makeWasmCacheAt`: compile every function that runs with TurboFan (else only the exported ones, at the end). */
+  optimizeAll?: boolean
   /** Internal, for tests: report `phases.linkDigest`. */
   linkDigest?: boolean
 }
@@ -255,7 +257,7 @@ export function spawnSessionProcess (opts: SpawnOptions = {}): SessionProcess {
       ...(opts.makeSnapshotAt !== undefined ? { mode: 'make-snapshot', snapshotPath: opts.makeSnapshotAt } : {}),
       ...(codeCache !== undefined ? { codeCachePath: codeCache } : {}),
       ...(wasmCache !== undefined ? { wasmCachePath: wasmCache } : {}),
-      ...(opts.makeWasmCacheAt !== undefined ? { mode: 'make-wasm-cache', wasmCachePath: opts.makeWasmCacheAt } : {})
+      ...(opts.makeWasmCacheAt !== undefined ? { mode: 'make-wasm-cache', wasmCachePath: opts.makeWasmCacheAt, optimizeAll: opts.optimizeAll === true } : {})
     })
   ]
   const launcher = describeIsolation().networkNamespace.launcher

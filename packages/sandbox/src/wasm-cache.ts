@@ -54,13 +54,14 @@ async function until<T extends ChildMessage['t']> (proc: SessionProcess, t: T): 
 
 /**
  * Makes the WASM cache for `snapshotPath`: a child restores the snapshot,
- * sets up a session, runs the warm-up and writes the cache. Returns the
- * cache's size in bytes.
+ * sets up a session, runs the warm-up and writes the cache. With
+ * `optimizeAll` every function it runs is compiled with TurboFan (else only
+ * the exported ones). Returns the cache's size in bytes.
  *
  * @throws Error when the child fails (sessions then compile the module, as without a cache)
  */
-export async function makeWasmCache (snapshotPath: string): Promise<number> {
-  const proc = spawnSessionProcess({ snapshotPath, makeWasmCacheAt: wasmCachePath(snapshotPath) })
+export async function makeWasmCache (snapshotPath: string, optimizeAll: boolean): Promise<number> {
+  const proc = spawnSessionProcess({ snapshotPath, makeWasmCacheAt: wasmCachePath(snapshotPath), optimizeAll })
   const timeout = setTimeout(() => { proc.kill('wasm cache timeout') }, 120_000)
   try {
     await until(proc, 'loaded')
@@ -77,6 +78,29 @@ export async function makeWasmCache (snapshotPath: string): Promise<number> {
   }
 }
 
+/** How a fresh session child on `snapshotPath` got its WASM module (`phases.wasmCache`). */
+export async function sessionWasmCacheState (snapshotPath: string): Promise<string | undefined> {
+  const proc = spawnSessionProcess({ snapshotPath })
+  const timeout = setTimeout(() => { proc.kill('wasm cache check timeout') }, 60_000)
+  try {
+    return (await until(proc, 'loaded')).phases?.wasmCache
+  } finally {
+    clearTimeout(timeout)
+    proc.dispose()
+  }
+}
+
+/**
+ * The cache made with every function that ran compiled by TurboFan, if a
+ * session accepts it (the child changed V8 flags to make it, and V8 refuses
+ * a cache made under flags other than its own), else the one with only the
+ * exported functions compiled.
+ */
+async function makeBestWasmCache (snapshotPath: string): Promise<void> {
+  await makeWasmCache(snapshotPath, true)
+  if (await sessionWasmCacheState(snapshotPath) !== 'accepted') await makeWasmCache(snapshotPath, false)
+}
+
 const attempts = new Map<string, Promise<void>>()
 
 /**
@@ -89,7 +113,7 @@ export async function ensureWasmCache (snapshotPath: string): Promise<void> {
   if (wasmCacheStamp(file) === currentWasmStamp()) return
   let job = attempts.get(file)
   if (job === undefined) {
-    job = makeWasmCache(snapshotPath).then(() => undefined, () => undefined)
+    job = makeBestWasmCache(snapshotPath).catch(async () => { await makeWasmCache(snapshotPath, false) }).catch(() => undefined)
     attempts.set(file, job)
   }
   await job

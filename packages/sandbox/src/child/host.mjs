@@ -27,7 +27,7 @@ import v8 from 'node:v8'
 import { loadPyodideFactory } from './pyodide-code-cache.mjs'
 import { createSnapshotReader } from './snapshot-reader.mjs'
 import { layoutDigest } from './emscripten-link.mjs'
-import { readWasmCache, wasmStamp, writeWasmCache } from './wasm-code-cache.mjs'
+import { optimizeEverythingThatRuns, readWasmCache, wasmStamp, writeWasmCache } from './wasm-code-cache.mjs'
 
 const TO_PARENT = 3
 const FROM_PARENT = 4
@@ -93,6 +93,7 @@ process.binding = (name) => name === 'constants' ? { fs: fs.constants, os: {} } 
 // from the second run on (measured in this commit). Set at run time, so
 // a V8 without the flag ignores it.
 v8.setFlagsFromString('--wasm-tiering-budget=20000000')
+if (boot.mode === 'make-wasm-cache' && boot.optimizeAll === true) optimizeEverythingThatRuns()
 
 const started = performance.now()
 const phases = {}
@@ -116,16 +117,31 @@ let wasmCompiled
 const snapshotReader = createSnapshotReader(() => { phases.restore = performance.now() - started })
 const asm = await loadPyodideFactory({ pyodideDir: boot.pyodideDir, codeCachePath: boot.codeCachePath, makingSnapshot: boot.mode === 'make-snapshot', restoreHeap: snapshotReader.restoreHeap })
 phases.codeCache = asm.state
+// The wrapper modules the linking replay needs compile on V8's background
+// threads; with the main module from the cache nothing else needs those
+// threads now, and the awaits before the instantiate let their results in.
+if (wasmCache.module !== undefined) asm.link?.precompileWrappers()
 const snapshot = boot.mode !== 'make-snapshot' && boot.snapshotPath ? snapshotReader.openSnapshot(boot.snapshotPath, asm.restoreHeap) : undefined
 const { loadPyodide } = await import(path.join(boot.pyodideDir, 'pyodide.mjs'))
 phases.import = performance.now() - started
 
 // Pyodide reads the WASM file again to instantiate it: it gets the bytes
 // read above (no second 9.6 MB read), and its instantiate gets the module
-// compiled from them.
+// compiled from them. The standard library (2.5 MB) and the lock file are
+// read at once too: read asynchronously, in 512 KiB chunks that each wait
+// for a turn of the busy main thread, they kept it idle before the restore.
 const realReadFile = fs.promises.readFile
+const readAtOnce = new Set(['python_stdlib.zip', 'pyodide-lock.json'].map((f) => path.join(boot.pyodideDir, f)))
 fs.promises.readFile = function readFile (file, ...rest) {
-  if (typeof file === 'string' && path.resolve(file) === wasmPath) return Promise.resolve(wasmBytes)
+  const resolved = typeof file === 'string' ? path.resolve(file) : undefined
+  if (resolved === wasmPath) return Promise.resolve(wasmBytes)
+  if (readAtOnce.has(resolved)) {
+    try {
+      return Promise.resolve(fs.readFileSync(resolved, ...rest))
+    } catch (err) {
+      return Promise.reject(err)
+    }
+  }
   return realReadFile.call(this, file, ...rest)
 }
 syncBuiltinESMExports()
@@ -135,7 +151,7 @@ WebAssembly.instantiate = async function instantiate (source, imports) {
   WebAssembly.instantiate = realInstantiate
   const module = await wasmModule
   phases.compiled = performance.now() - started
-  asm.link?.precompileWrappers()
+  if (wasmCache.module === undefined) asm.link?.precompileWrappers()
   const instance = await realInstantiate.call(WebAssembly, module, imports)
   wasmInstance = instance
   wasmCompiled = module

@@ -12,11 +12,15 @@
 // compiled, and the child refuses to go on if it is still on after.
 //
 // The cache is made by a child restored from the snapshot that has set up
-// a session and run a warm-up script (`make-wasm-cache`): the exported
-// functions that ran are compiled with TurboFan first, so a session gets
-// them ready-made; functions that ran but are not exported are recorded as
-// "eager" (V8 compiles them with Liftoff while deserializing); the rest stay
-// lazy. V8 checks its data against its version, flags and CPU features, but
+// a session and run a warm-up script (`make-wasm-cache`). V8 serializes
+// only TurboFan code; a function that ran with Liftoff code is recorded as
+// "eager" (compiled with Liftoff while deserializing: ~25 ms of a start
+// waiting for it) and the rest as lazy. So that child compiles every
+// function it runs with TurboFan (`--no-liftoff`, from before the module
+// is compiled until it is serialized, when the flags go back to what a
+// session has: V8 refuses a cache made under other flags); the parent
+// checks that a session accepts the result, else makes it again without,
+// compiling with TurboFan only the exported functions that ran. V8 checks its data against its version, flags and CPU features, but
 // trusts that the wire bytes are the ones the code was compiled from and
 // does not checksum the data: the file carries a SHA-256 of itself and the
 // WASM file's identity (inode, size, mtime), checked before V8 sees it.
@@ -53,6 +57,17 @@ function compileNatives () {
 }
 
 const natives = compileNatives()
+
+const LIFTOFF_OFF = '--no-liftoff'
+// `--no-liftoff` turns these off too; a session runs with all three on.
+const LIFTOFF_ON = '--liftoff --wasm-tier-up --wasm-dynamic-tiering'
+
+/** For the cache-making child: compile with TurboFan from the first call (call before the module is compiled). */
+export function optimizeEverythingThatRuns () {
+  v8.setFlagsFromString(LIFTOFF_OFF)
+  optimizing = true
+}
+let optimizing = false
 
 /** The identity of the WASM file as opened: a cache is only for the bytes it was made from. */
 export function wasmStamp (stat) {
@@ -98,6 +113,7 @@ export function readWasmCache (file, stamp, wasmBytes) {
  * were compiled.
  */
 export function writeWasmCache (file, stamp, module, instance, sleepMs) {
+  if (optimizing) v8.setFlagsFromString(LIFTOFF_ON)
   let tieredUp = 0
   for (const fn of Object.values(instance.exports)) {
     if (typeof fn !== 'function' || !natives.isLiftoff(fn)) continue

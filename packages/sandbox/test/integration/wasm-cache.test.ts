@@ -7,7 +7,7 @@ import { codeCachePath, wasmCachePath } from '../../src/paths.ts'
 import { spawnSessionProcess } from '../../src/session-process.ts'
 import type { ChildMessage, SessionProcess } from '../../src/session-process.ts'
 import { ensureSnapshot } from '../../src/snapshot-cache.ts'
-import { currentWasmStamp, ensureWasmCache, wasmCacheStamp } from '../../src/wasm-cache.ts'
+import { currentWasmStamp, ensureWasmCache, makeWasmCache, sessionWasmCacheState, wasmCacheStamp } from '../../src/wasm-cache.ts'
 
 const MAGIC = Buffer.from('OS2-WASM-CODE-CACHE-1\n')
 
@@ -149,6 +149,18 @@ describe('the compiled WASM module cache (wasm-code-cache.mjs)', () => {
     await ensureWasmCache(copy)
     expect(readFileSync(wasmCachePath(copy)).equals(made)).toBe(true)
     expect((await startAndRun(copy)).wasmCache).toBe('accepted')
+  })
+
+  it('the cache holds TurboFan code for every function the warm-up ran, not only the exported ones, and sessions accept both kinds', async () => {
+    const snapshot = await ensureSnapshot()
+    const everything = readFileSync(wasmCachePath(snapshot))
+    const copy = snapshotCopyWith(snapshot, undefined)
+    await makeWasmCache(copy, false)
+    const exportedOnly = readFileSync(wasmCachePath(copy))
+    expect(await sessionWasmCacheState(copy)).toBe('accepted')
+    expect(await sessionWasmCacheState(snapshot)).toBe('accepted')
+    // The functions the warm-up ran outside the exports are machine code too.
+    expect(parts(everything).data.length).toBeGreaterThan(2 * parts(exportedOnly).data.length)
   })
 
   it('without a cache beside the snapshot the child compiles the module', async () => {
