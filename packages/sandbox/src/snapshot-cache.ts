@@ -34,6 +34,22 @@ export function checkSnapshotDir (dir: string): void {
  * the Node version, the children's V8 flags and every file of the child.
  */
 export function snapshotFileName (): string {
+  // Hashing the child's files costs ~2 ms per session start; their inode,
+  // size and mtime tell when it must be done again.
+  const files = [childDir(), ...readdirSync(childDir()).sort().map((f) => join(childDir(), f)), ...['package.json', 'pyodide.asm.mjs'].map((f) => join(pyodideDir(), f))]
+  const stamp = files.map((f) => {
+    const st = statSync(f)
+    return `${f}:${st.ino}:${st.size}:${st.mtimeMs}`
+  }).join('\0') + '\0' + childV8Flags().join(' ')
+  if (fileNameMemo?.stamp === stamp) return fileNameMemo.name
+  const name = hashedFileName()
+  fileNameMemo = { stamp, name }
+  return name
+}
+
+let fileNameMemo: { stamp: string, name: string } | undefined
+
+function hashedFileName (): string {
   const h = createHash('sha256')
   h.update(pyodideVersion()).update('\0').update(process.version).update('\0').update(childV8Flags().join(' ')).update('\0')
   // Every file of the child: a new module there cannot be left out of the key.
