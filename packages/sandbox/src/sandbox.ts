@@ -106,17 +106,16 @@ class SandboxSession implements Sandbox {
   get pid (): number { return this.proc.pid }
   get alive (): boolean { return !this.closed && !this.proc.exited }
 
-  /** Waits for `loaded` (unless already consumed by a pool), then sends `init` and waits for `ready`. */
+  /**
+   * Sends `init` and waits for `ready` (and, for a process that is still
+   * loading, for `loaded` before it). `init` goes first: the child reads it
+   * as soon as Pyodide is loaded, without waiting for a turn of this
+   * process's event loop.
+   */
   async start (loaded: { ms: number, snapshot: boolean } | undefined, t0: number): Promise<void> {
     const timeout = setTimeout(() => { this.proc.kill('start timeout') }, this.init.startTimeoutMs ?? 60_000)
     const poll = this.watchMemory()
     try {
-      let info = loaded
-      while (info === undefined) {
-        const msg = await this.proc.next()
-        if (msg.t === 'loaded') info = { ms: msg.ms, snapshot: msg.snapshot }
-        else if (msg.t === 'exit') throw this.startFailure(msg)
-      }
       const epochNs = (BigInt(this.init.epochMs ?? DEFAULT_EPOCH_MS) + BigInt(this.init.tick)) * 1_000_000n
       this.proc.send({
         t: 'init',
@@ -127,6 +126,12 @@ class SandboxSession implements Sandbox {
         hardening: this.init.UNSAFE_skipInProcessHardening !== true,
         wheels: (this.init.wheels ?? []).map((w) => ({ name: w.name, b64: Buffer.from(w.bytes).toString('base64') }))
       })
+      let info = loaded
+      while (info === undefined) {
+        const msg = await this.proc.next()
+        if (msg.t === 'loaded') info = { ms: msg.ms, snapshot: msg.snapshot }
+        else if (msg.t === 'exit') throw this.startFailure(msg)
+      }
       for (;;) {
         const msg = await this.proc.next()
         if (msg.t === 'ready') break
