@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs'
 import type { Stats } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { SandboxError } from './errors.ts'
 import { childDir, pyodideDir, pyodideVersion } from './paths.ts'
 import { childV8Flags, spawnSessionProcess } from './session-process.ts'
@@ -78,6 +78,45 @@ function snapshotDirProblem (st: Stats, uid: number | undefined): string | undef
   return undefined
 }
 
+/** A snapshot and its caches nobody has read for this long are removed when a new snapshot is made. */
+export const STALE_SNAPSHOT_MS = 7 * 24 * 3600 * 1000
+
+/**
+ * Removes the snapshots (and their caches) of other versions from the
+ * snapshot folder once none of their files has been read or written for
+ * `STALE_SNAPSHOT_MS`: every change to the child or to Pyodide makes a new
+ * ~37 MB set, and nothing else removes the old ones. A version still in
+ * use keeps its files (reading them updates their access time, at least
+ * daily under `relatime`). Returns the names removed.
+ */
+export function pruneStaleSnapshots (current: string, nowMs: number = Date.now()): string[] {
+  const dir = dirname(current)
+  const keep = basename(current).replace(/\.snap$/, '')
+  const sets = new Map<string, { files: string[], lastUse: number }>()
+  for (const name of readdirSync(dir)) {
+    const m = /^(pyodide-.+?)\.(snap|jscache|wasmcache)(\.\d+\.tmp)?$/.exec(name) // temp files a killed maker left too
+    if (m?.[1] === undefined || m[1] === keep) continue
+    let st
+    try { st = lstatSync(join(dir, name)) } catch { continue }
+    if (!st.isFile()) continue
+    const set = sets.get(m[1]) ?? { files: [], lastUse: 0 }
+    set.files.push(name)
+    set.lastUse = Math.max(set.lastUse, st.atimeMs, st.mtimeMs)
+    sets.set(m[1], set)
+  }
+  const removed: string[] = []
+  for (const { files, lastUse } of sets.values()) {
+    if (nowMs - lastUse < STALE_SNAPSHOT_MS) continue
+    for (const f of files) {
+      try {
+        rmSync(join(dir, f), { force: true })
+        removed.push(f)
+      } catch { /* another process removed it, or cannot: left for next time */ }
+    }
+  }
+  return removed.sort()
+}
+
 const pending = new Map<string, Promise<string>>()
 
 /**
@@ -106,6 +145,7 @@ export async function ensureSnapshot (dir: string = defaultSnapshotDir()): Promi
         if (msg.t === 'exit') {
           if (msg.code === 0 && existsSync(path)) {
             await ensureWasmCache(path)
+            pruneStaleSnapshots(path)
             return path
           }
           throw new SandboxError('SNAPSHOT_FAILED', `Cannot make the Pyodide snapshot: the child exited with ${String(msg.code ?? msg.signal)}: ${msg.stderr.slice(-500)}`)

@@ -1,8 +1,8 @@
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { checkSnapshotDir, defaultSnapshotDir, ensureSnapshot, snapshotFileName } from '../src/snapshot-cache.ts'
+import { checkSnapshotDir, defaultSnapshotDir, ensureSnapshot, pruneStaleSnapshots, snapshotFileName, STALE_SNAPSHOT_MS } from '../src/snapshot-cache.ts'
 import { pyodideVersion } from '../src/paths.ts'
 
 describe('snapshotFileName()', () => {
@@ -55,5 +55,41 @@ describe('the snapshot folder must be private: sessions run what it holds', () =
     mkdirSync(dir, { mode: 0o700 })
     chownSync(dir, 65534, 65534)
     expect(() => { checkSnapshotDir(dir) }).toThrow(expect.objectContaining({ code: 'SNAPSHOT_DIR_UNSAFE', message: expect.stringContaining('belongs to uid 65534') }))
+  })
+})
+
+describe('pruneStaleSnapshots()', () => {
+  it('removes the sets of other versions unused for a week, keeps recent ones, the current set and other files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'os2-prune-'))
+    try {
+      const now = Date.now()
+      const set = (base: string, ageMs: number): void => {
+        for (const ext of ['snap', 'jscache', 'wasmcache']) {
+          const f = join(dir, `${base}.${ext}`)
+          writeFileSync(f, 'x')
+          const t = (now - ageMs) / 1000
+          utimesSync(f, t, t)
+        }
+      }
+      set('pyodide-1.0.0-aaaaaaaaaaaaaaaa', STALE_SNAPSHOT_MS + 60_000) // stale
+      writeFileSync(join(dir, 'pyodide-1.0.0-aaaaaaaaaaaaaaaa.snap.4242.tmp'), 'x') // a killed maker's leftover
+      utimesSync(join(dir, 'pyodide-1.0.0-aaaaaaaaaaaaaaaa.snap.4242.tmp'), 0, 0)
+      set('pyodide-1.0.0-bbbbbbbbbbbbbbbb', STALE_SNAPSHOT_MS - 60_000) // used within the week
+      set('pyodide-1.0.0-cccccccccccccccc', 10 * STALE_SNAPSHOT_MS) // the current one, however old
+      // A stale set of which one file was read recently is in use.
+      set('pyodide-1.0.0-dddddddddddddddd', STALE_SNAPSHOT_MS + 60_000)
+      utimesSync(join(dir, 'pyodide-1.0.0-dddddddddddddddd.snap'), now / 1000, (now - STALE_SNAPSHOT_MS - 60_000) / 1000)
+      writeFileSync(join(dir, 'notes.txt'), 'kept')
+      utimesSync(join(dir, 'notes.txt'), 0, 0)
+      const removed = pruneStaleSnapshots(join(dir, 'pyodide-1.0.0-cccccccccccccccc.snap'), now)
+      expect(removed).toEqual(['pyodide-1.0.0-aaaaaaaaaaaaaaaa.jscache', 'pyodide-1.0.0-aaaaaaaaaaaaaaaa.snap', 'pyodide-1.0.0-aaaaaaaaaaaaaaaa.snap.4242.tmp', 'pyodide-1.0.0-aaaaaaaaaaaaaaaa.wasmcache'])
+      expect(readdirSync(dir).sort()).toEqual([
+        'notes.txt',
+        ...['b', 'c', 'd'].flatMap((c) => ['jscache', 'snap', 'wasmcache'].map((ext) => `pyodide-1.0.0-${c.repeat(16)}.${ext}`))
+      ])
+      expect(existsSync(join(dir, 'pyodide-1.0.0-aaaaaaaaaaaaaaaa.snap'))).toBe(false)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
