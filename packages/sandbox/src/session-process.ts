@@ -44,7 +44,7 @@ export interface LoadPhases {
   wasmCache?: 'accepted' | 'rejected' | 'corrupt' | 'stale' | 'missing' | 'none'
   /** Pyodide's JS loaded. */
   import?: number
-  /** The WASM module compiled (in the background since start-up) and awaited. */
+  /** The WASM module compiled (in the background since start-up) or deserialized (`wasmCache`), and awaited. */
   compiled?: number
   /** WebAssembly.instantiate done. */
   instantiated?: number

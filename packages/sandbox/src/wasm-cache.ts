@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync, statSync } from 'node:fs'
+import { closeSync, openSync, readSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { pyodideDir, wasmCachePath } from './paths.ts'
 import { spawnSessionProcess } from './session-process.ts'
@@ -98,7 +98,10 @@ export async function sessionWasmCacheState (snapshotPath: string): Promise<stri
  */
 async function makeBestWasmCache (snapshotPath: string): Promise<void> {
   await makeWasmCache(snapshotPath, true)
-  if (await sessionWasmCacheState(snapshotPath) !== 'accepted') await makeWasmCache(snapshotPath, false)
+  if (await sessionWasmCacheState(snapshotPath) === 'accepted') return
+  // Not left in place if the second kind fails too: each session would read and offer it to V8 in vain.
+  rmSync(wasmCachePath(snapshotPath), { force: true })
+  await makeWasmCache(snapshotPath, false)
 }
 
 const attempts = new Map<string, Promise<void>>()
@@ -106,7 +109,7 @@ const attempts = new Map<string, Promise<void>>()
 /**
  * Makes the WASM cache beside `snapshotPath` unless a fresh one is there.
  * Best effort, tried once per snapshot per process: without a cache a
- * session compiles the module (~50 ms slower to start), nothing else.
+ * session compiles the module (~50-80 ms slower to start), nothing else.
  */
 export async function ensureWasmCache (snapshotPath: string): Promise<void> {
   const file = wasmCachePath(snapshotPath)
