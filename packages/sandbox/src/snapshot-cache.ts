@@ -4,9 +4,9 @@ import type { Stats } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { SandboxError } from './errors.ts'
-import { childDir, pyodideDir, pyodideVersion } from './paths.ts'
+import { childDir, codeCachePath, pyodideDir, pyodideVersion, wasmCachePath } from './paths.ts'
 import { childV8Flags, spawnSessionProcess } from './session-process.ts'
-import { ensureWasmCache } from './wasm-cache.ts'
+import { currentWasmStamp, ensureWasmCache, wasmCacheStamp } from './wasm-cache.ts'
 
 /** Default folder for Pyodide memory snapshots: one per user in the temp folder. */
 export function defaultSnapshotDir (): string {
@@ -76,6 +76,28 @@ function snapshotDirProblem (st: Stats, uid: number | undefined): string | undef
   if (uid !== undefined && st.uid !== uid) return `it belongs to uid ${st.uid}, not to this user (uid ${uid})`
   if ((st.mode & 0o022) !== 0) return `others can write to it (mode ${(st.mode & 0o777).toString(8)})`
   return undefined
+}
+
+/** What the snapshot folder holds for this version; no process is started (for `os2 doctor`). */
+export interface SnapshotCacheState {
+  /** The path of this version's snapshot. */
+  snapshot: string
+  present: boolean
+  /** The V8 code cache for Pyodide's JS is beside it. */
+  codeCache: boolean
+  /** The compiled WASM cache: made from this pyodide.asm.wasm, from another one, or not there. */
+  wasmCache: 'fresh' | 'stale' | 'missing'
+}
+
+export function snapshotCacheState (dir: string = defaultSnapshotDir()): SnapshotCacheState {
+  const snapshot = join(dir, snapshotFileName())
+  const stamp = wasmCacheStamp(wasmCachePath(snapshot))
+  return {
+    snapshot,
+    present: existsSync(snapshot),
+    codeCache: existsSync(codeCachePath(snapshot)),
+    wasmCache: stamp === undefined ? 'missing' : stamp === currentWasmStamp() ? 'fresh' : 'stale'
+  }
 }
 
 /** A snapshot and its caches nobody has read for this long are removed when a new snapshot is made. */

@@ -4,7 +4,7 @@ import type { CommandContext, ExitCode } from '../command-context.ts'
 
 /** `os2 doctor`: what isolation a Python session gets on this machine, the Pyodide version and the snapshot cache. */
 export async function doctorCommand (ctx: CommandContext): Promise<ExitCode> {
-  const { checkSnapshotDir, defaultSnapshotDir, describeIsolation, pyodideVersion } = await import('@os2/sandbox')
+  const { checkSnapshotDir, defaultSnapshotDir, describeIsolation, pyodideVersion, snapshotCacheState } = await import('@os2/sandbox')
   const isolation = describeIsolation()
   const dir = defaultSnapshotDir()
   // Sessions run what the folder holds: say whether it is this user's alone (the first run creates it so).
@@ -25,7 +25,8 @@ export async function doctorCommand (ctx: CommandContext): Promise<ExitCode> {
     pyodide: pyodideVersion(),
     isolation,
     wasi: 'node:wasi preview1 in a separate process (empty env, no preopens, network namespace when available); Node 20 permission model refuses node:wasi, so that process runs without it',
-    snapshotCache: { dir, folder, snapshots }
+    // This version's set: a cold session start needs all three (the first run makes them).
+    snapshotCache: { dir, folder, snapshots, current: snapshotCacheState(dir) }
   }
   if (ctx.out.json) {
     ctx.out.document(report)
@@ -44,7 +45,8 @@ export async function doctorCommand (ctx: CommandContext): Promise<ExitCode> {
     ['wall-clock limit', yes(isolation.wallClockLimit)],
     ['wasi', report.wasi],
     ['snapshot cache', `${dir} (${snapshots.length === 0 ? 'empty: the first run builds it' : snapshots.map(s => `${s.file} ${s.bytes} bytes`).join(', ')})`],
-    ['snapshot folder', folder]
+    ['snapshot folder', folder],
+    ['this version', `${report.snapshotCache.current.present ? 'snapshot ready' : 'no snapshot yet'}, JS code cache ${yes(report.snapshotCache.current.codeCache)}, compiled WASM cache ${report.snapshotCache.current.wasmCache}`]
   ])
   for (const note of isolation.notes) ctx.out.line(`note: ${note}`)
   return 0

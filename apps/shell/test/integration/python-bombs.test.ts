@@ -95,10 +95,13 @@ describe('os2 python: bad input gives clear errors', () => {
   it('`os2 doctor` says what isolation this machine gives', async () => {
     const r = await inDir(d.dir, ['--json', 'doctor'])
     expect(r.code, r.stderr).toBe(0)
-    const report = JSON.parse(r.stdout) as { pyodide: string, isolation: { permissionModel: boolean, emptyEnvironment: boolean, networkNamespace: { available: boolean } }, snapshotCache: { folder: string } }
+    const report = JSON.parse(r.stdout) as { pyodide: string, isolation: { permissionModel: boolean, emptyEnvironment: boolean, networkNamespace: { available: boolean } }, snapshotCache: { folder: string, current: { snapshot: string, present: boolean, codeCache: boolean, wasmCache: string } } }
     expect(report.pyodide).toMatch(/^\d+\.\d+\.\d+/)
     // Earlier tests in this file ran Python, so the per-user snapshot folder exists and was made private.
     expect(report.snapshotCache.folder).toBe('private')
+    // ...and this version's snapshot with both caches, the WASM one made from this pyodide.asm.wasm.
+    expect(report.snapshotCache.current).toMatchObject({ present: true, codeCache: true, wasmCache: 'fresh' })
+    expect(report.snapshotCache.current.snapshot).toMatch(/pyodide-[\d.]+-[0-9a-f]{16}\.snap$/)
     expect(report.isolation.permissionModel).toBe(true)
     expect(report.isolation.emptyEnvironment).toBe(true)
     expect(typeof report.isolation.networkNamespace.available).toBe('boolean')
