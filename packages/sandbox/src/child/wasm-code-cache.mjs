@@ -20,7 +20,9 @@
 // is compiled until it is serialized, when the flags go back to what a
 // session has: V8 refuses a cache made under other flags); the parent
 // checks that a session accepts the result, else makes it again without,
-// compiling with TurboFan only the exported functions that ran. V8 checks its data against its version, flags and CPU features, but
+// compiling with TurboFan only the exported functions that ran.
+//
+// V8 checks its data against its version, flags and CPU features, but
 // trusts that the wire bytes are the ones the code was compiled from and
 // does not checksum the data: the file carries a SHA-256 of itself and the
 // WASM file's identity (inode, size, mtime), checked before V8 sees it.
@@ -59,7 +61,9 @@ function compileNatives () {
 const natives = compileNatives()
 
 const LIFTOFF_OFF = '--no-liftoff'
-// `--no-liftoff` turns these off too; a session runs with all three on.
+// A session runs with all three on. Setting `--liftoff` back alone gave a
+// cache sessions refuse (V8 derives other flags from it); with these two
+// as well they accept it (the parent checks, see wasm-cache.ts).
 const LIFTOFF_ON = '--liftoff --wasm-tier-up --wasm-dynamic-tiering'
 
 /** For the cache-making child: compile with TurboFan from the first call (call before the module is compiled). */
