@@ -103,10 +103,8 @@ const phases = {}
 // on background threads (functions are compiled lazily on first call)
 // while the main thread loads Pyodide's JS (pyodide.asm.mjs, 1.2 MB).
 const wasmPath = path.join(boot.pyodideDir, 'pyodide.asm.wasm')
-const wasmFd = fs.openSync(wasmPath, 'r')
-const wasmFileStamp = wasmStamp(fs.fstatSync(wasmFd))
-const wasmBytes = fs.readFileSync(wasmFd)
-fs.closeSync(wasmFd)
+const wasmBytes = fs.readFileSync(wasmPath)
+const wasmFileStamp = wasmStamp(wasmBytes)
 const wasmCache = boot.wasmCachePath !== undefined && boot.mode === undefined ? readWasmCache(boot.wasmCachePath, wasmFileStamp, wasmBytes) : { state: 'none' }
 phases.wasmCache = wasmCache.state
 const wasmModule = wasmCache.module !== undefined ? Promise.resolve(wasmCache.module) : WebAssembly.compile(wasmBytes)
