@@ -123,10 +123,11 @@ export function readWasmCache (file, stamp, wasmBytes) {
 }
 
 /**
- * Writes the cache for `module` after a warm-up ran in `instance`: the
- * exported functions that ran are compiled with TurboFan, then V8
- * serializes the module. Returns the file's size and how many functions
- * were compiled.
+ * Writes the cache for `module` after a warm-up ran in `instance`: puts
+ * back the flags a session has, compiles with TurboFan the exported
+ * functions that ran with Liftoff (none after `optimizeEverythingThatRuns`),
+ * then V8 serializes the module. Returns the file's size and how many
+ * functions it compiled here.
  */
 export function writeWasmCache (file, stamp, module, instance, sleepMs) {
   if (optimizing) v8.setFlagsFromString(LIFTOFF_ON)
